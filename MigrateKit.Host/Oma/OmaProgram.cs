@@ -1,0 +1,6 @@
+namespace MigrateKit.Host.Oma;
+
+public static class OmaProgram
+{
+    public static int Main(string[] args) => 0;
+}

@@ -1,0 +1,6 @@
+namespace MigrateKit.Host.Vma;
+
+public static class VmaProgram
+{
+    public static int Main(string[] args) => 0;
+}
