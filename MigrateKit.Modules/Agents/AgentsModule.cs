@@ -13,8 +13,8 @@ public static class AgentsModule
         return services;
     }
 
-    public static IEndpointRouteBuilder MapAgentsEndpoints(this IEndpointRouteBuilder routes)
+    public static IEndpointRouteBuilder MapAgentsEndpoints(this IEndpointRouteBuilder api)
     {
-        return routes;
+        return api;
     }
 }

@@ -13,8 +13,8 @@ public static class CleanupModule
         return services;
     }
 
-    public static IEndpointRouteBuilder MapCleanupEndpoints(this IEndpointRouteBuilder routes)
+    public static IEndpointRouteBuilder MapCleanupEndpoints(this IEndpointRouteBuilder api)
     {
-        return routes;
+        return api;
     }
 }

@@ -13,8 +13,8 @@ public static class FailoverModule
         return services;
     }
 
-    public static IEndpointRouteBuilder MapFailoverEndpoints(this IEndpointRouteBuilder routes)
+    public static IEndpointRouteBuilder MapFailoverEndpoints(this IEndpointRouteBuilder api)
     {
-        return routes;
+        return api;
     }
 }

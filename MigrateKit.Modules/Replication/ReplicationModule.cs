@@ -13,8 +13,8 @@ public static class ReplicationModule
         return services;
     }
 
-    public static IEndpointRouteBuilder MapReplicationEndpoints(this IEndpointRouteBuilder routes)
+    public static IEndpointRouteBuilder MapReplicationEndpoints(this IEndpointRouteBuilder api)
     {
-        return routes;
+        return api;
     }
 }

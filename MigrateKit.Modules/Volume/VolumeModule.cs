@@ -13,8 +13,8 @@ public static class VolumeModule
         return services;
     }
 
-    public static IEndpointRouteBuilder MapVolumeEndpoints(this IEndpointRouteBuilder routes)
+    public static IEndpointRouteBuilder MapVolumeEndpoints(this IEndpointRouteBuilder api)
     {
-        return routes;
+        return api;
     }
 }

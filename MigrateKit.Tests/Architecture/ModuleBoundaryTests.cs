@@ -1,0 +1,113 @@
+using System.Reflection;
+using System.Text.RegularExpressions;
+using MigrateKit.Tests.Support;
+using NetArchTest.Rules;
+
+namespace MigrateKit.Tests.Architecture;
+
+/// <summary>
+/// Module boundaries. Separate assemblies with internal types make most of this a compile-time
+/// fact; these rules are the backstop (and catch public types that should not be).
+/// </summary>
+[Parallelizable]
+public class ModuleBoundaryTests
+{
+    private static readonly string[] VolumeTables = ["ossea_volumes", "device_mappings", "volume_operations", "nbd_exports", "cloudstack_job_tracking"];
+
+    public static IEnumerable<TestCaseData> ModulePairs() =>
+        from source in ModuleAssemblies.OmaModules.Keys
+        from target in ModuleAssemblies.OmaModules.Keys
+        where source != target
+        select new TestCaseData(source, target).SetArgDisplayNames($"{source}->{target}");
+
+    [TestCaseSource(nameof(ModulePairs))]
+    public void A_module_uses_another_module_only_through_its_contracts(string from, string to)
+    {
+        var forbidden = NonContractTypeNames(ModuleAssemblies.OmaModules[to]);
+        var result = Types.InAssembly(ModuleAssemblies.OmaModules[from]).ShouldNot().HaveDependencyOnAny(forbidden).GetResult();
+        Assert.That(result.FailingTypeNames, Is.Null.Or.Empty);
+    }
+
+    [Test]
+    public void Only_contracts_and_the_module_entry_point_are_public()
+    {
+        foreach (var (name, assembly) in ModuleAssemblies.OmaModules)
+        {
+            var leaked = assembly.GetExportedTypes()
+                .Where(t => !t.Namespace!.EndsWith(".Contracts", StringComparison.Ordinal) && t.Name != $"{name}Module")
+                .Select(t => t.FullName);
+            Assert.That(leaked, Is.Empty, $"{name} exposes non-contract types");
+        }
+    }
+
+    [Test]
+    public void The_ossea_client_is_internal_to_the_volume_module()
+    {
+        var osseaTypes = ModuleAssemblies.All.SelectMany(a => a.GetTypes())
+            .Where(t => t.Namespace?.Contains(".Ossea", StringComparison.Ordinal) == true).ToList();
+        Assert.Multiple(() =>
+        {
+            Assert.That(osseaTypes.Where(t => t.Assembly != ModuleAssemblies.Volume).Select(t => t.FullName), Is.Empty);
+            Assert.That(osseaTypes.Where(t => t.IsVisible).Select(t => t.FullName), Is.Empty);
+        });
+    }
+
+    [Test]
+    public void Only_the_volume_module_names_the_volume_tables_in_sql()
+    {
+        var offenders = new List<string>();
+        foreach (var assembly in ModuleAssemblies.All.Where(a => a != ModuleAssemblies.Volume))
+        {
+            foreach (var (field, sql) in SqlConstants(assembly))
+            {
+                offenders.AddRange(VolumeTables.Where(t => Regex.IsMatch(sql, $@"\b{t}\b")).Select(t => $"{field} names {t}"));
+            }
+        }
+        Assert.That(offenders, Is.Empty);
+    }
+
+    [Test]
+    public void Transport_depends_on_no_module()
+    {
+        var references = ModuleAssemblies.Transport.GetReferencedAssemblies().Select(a => a.Name!);
+        Assert.That(references.Where(r => r.StartsWith("MigrateKit.", StringComparison.Ordinal)), Is.Empty);
+    }
+
+    [Test]
+    public void The_vma_agent_references_only_core_transport_and_vma()
+    {
+        var agent = typeof(MigrateKit.Host.Vma.VmaProgram).Assembly;
+        var allowed = new[] { "MigrateKit.Modules.Core", "MigrateKit.Modules.Transport", "MigrateKit.Modules.Vma" };
+        var project = agent.GetReferencedAssemblies().Select(a => a.Name!).Where(n => n.StartsWith("MigrateKit.", StringComparison.Ordinal));
+        var vmaModule = ModuleAssemblies.Vma.GetReferencedAssemblies().Select(a => a.Name!).Where(n => n.StartsWith("MigrateKit.", StringComparison.Ordinal));
+        Assert.Multiple(() =>
+        {
+            Assert.That(project, Is.SubsetOf(allowed));
+            Assert.That(vmaModule, Is.SubsetOf(allowed));
+        });
+    }
+
+    [Test]
+    public void Operation_logic_does_not_log_ad_hoc()
+    {
+        // Handlers record what they do in the job log; only infrastructure (edges, protocols) logs.
+        foreach (var assembly in ModuleAssemblies.OmaModules.Values)
+        {
+            var result = Types.InAssembly(assembly).That().ResideInNamespaceEndingWith(".Features")
+                .ShouldNot().HaveDependencyOn("Microsoft.Extensions.Logging").GetResult();
+            Assert.That(result.FailingTypeNames, Is.Null.Or.Empty, assembly.GetName().Name);
+        }
+    }
+
+    internal static IEnumerable<(string Field, string Sql)> SqlConstants(Assembly assembly) =>
+        assembly.GetTypes()
+            .SelectMany(t => t.GetFields(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly))
+            .Where(f => f is { IsLiteral: true } && f.FieldType == typeof(string) && f.Name.EndsWith("Sql", StringComparison.Ordinal))
+            .Select(f => ($"{f.DeclaringType!.FullName}.{f.Name}", (string)f.GetRawConstantValue()!));
+
+    private static string[] NonContractTypeNames(Assembly assembly) =>
+        assembly.GetTypes()
+            .Where(t => t.FullName is not null && t.Namespace?.Contains(".Contracts", StringComparison.Ordinal) != true && !t.Name.StartsWith('<'))
+            .Select(t => t.FullName!)
+            .ToArray();
+}
