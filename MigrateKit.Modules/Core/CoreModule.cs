@@ -36,6 +36,7 @@ public static class CoreModule
         services.TryAddSingleton<JobStore>();
         services.TryAddSingleton<IJobTracker, JobTracker>();
         services.TryAddSingleton<AdminTokenStore>();
+        services.TryAddSingleton<Security.SecretProtector>();
         services.AddModuleHandlers(typeof(CoreModule).Assembly);
 
         services.AddProblemDetails();

@@ -31,7 +31,11 @@ public abstract class DatabaseTest
         await TestDatabase.ResetAsync();
         Time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 23, 12, 0, 0, TimeSpan.Zero)) { AutoAdvanceAmount = TimeSpan.FromMilliseconds(1) };
         Configuration = new ConfigurationBuilder()
-            .AddInMemoryCollection(new Dictionary<string, string?> { ["Database:ConnectionString"] = ConnectionString })
+            .AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Database:ConnectionString"] = ConnectionString,
+                ["Secrets:KeyFile"] = TestDirectories.SecretKeyFile,
+            })
             .AddInMemoryCollection(ConfigurationOverrides())
             .Build();
         var services = new ServiceCollection();

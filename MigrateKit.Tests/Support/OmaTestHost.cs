@@ -36,6 +36,7 @@ internal sealed class OmaTestHost : IAsyncDisposable
             ["Database:ConnectionString"] = connectionString,
             ["Api:Listen"] = "127.0.0.1:0",
             ["Logging:LogLevel:Default"] = "Warning",
+            ["Secrets:KeyFile"] = TestDirectories.SecretKeyFile,
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {

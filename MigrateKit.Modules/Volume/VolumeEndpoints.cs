@@ -1,0 +1,38 @@
+using MediatR;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Routing;
+using MigrateKit.Modules.Volume.Contracts;
+
+namespace MigrateKit.Modules.Volume;
+
+internal static class VolumeEndpoints
+{
+    public static void Map(IEndpointRouteBuilder api)
+    {
+        var configs = api.MapGroup("/ossea-configs").WithTags("OSSEA configs");
+        configs.MapPost("/", CreateConfig).WithName("CreateOsseaConfig");
+        configs.MapGet("/", ListConfigs).WithName("ListOsseaConfigs");
+        configs.MapGet("/{id:int}", GetConfig).WithName("GetOsseaConfig");
+        configs.MapDelete("/{id:int}", DeleteConfig).WithName("DeleteOsseaConfig");
+    }
+
+    private static async Task<Created<OsseaConfigView>> CreateConfig(CreateOsseaConfigCommand command, IMediator mediator, CancellationToken ct)
+    {
+        var created = await mediator.Send(command, ct);
+        return TypedResults.Created($"/api/v1/ossea-configs/{created.Id}", created);
+    }
+
+    private static async Task<Ok<IReadOnlyList<OsseaConfigView>>> ListConfigs(IMediator mediator, CancellationToken ct) =>
+        TypedResults.Ok(await mediator.Send(new ListOsseaConfigsQuery(), ct));
+
+    private static async Task<Results<Ok<OsseaConfigView>, NotFound>> GetConfig(int id, IMediator mediator, CancellationToken ct) =>
+        await mediator.Send(new GetOsseaConfigQuery(id), ct) is { } view ? TypedResults.Ok(view) : TypedResults.NotFound();
+
+    private static async Task<NoContent> DeleteConfig(int id, IMediator mediator, CancellationToken ct)
+    {
+        await mediator.Send(new DeleteOsseaConfigCommand(id), ct);
+        return TypedResults.NoContent();
+    }
+}
