@@ -20,6 +20,8 @@ public static class OmaProgram
         root.SetAction((parseResult, ct) => RunCommand.RunAsync(parseResult, ct));
         root.Add(MigrateCommand.Create());
         root.Add(CreateTokenCommand.Create());
+        root.Add(AgentCommands.EnrollToken());
+        root.Add(AgentCommands.Fingerprint());
         return root;
     }
 }
