@@ -28,6 +28,10 @@ internal sealed class OmaTestHost : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
+    /// <summary>Where the OMA's tunnel listens (agents dial it).</summary>
+    public System.Net.IPEndPoint TunnelEndPoint =>
+        _app.Services.GetRequiredService<MigrateKit.Modules.Agents.Tunnel.TunnelHost>().Server!.LocalEndPoint;
+
     public static async Task<OmaTestHost> StartAsync(string connectionString, IDictionary<string, string?>? settings = null,
         Action<IServiceCollection>? configureServices = null)
     {
@@ -37,6 +41,8 @@ internal sealed class OmaTestHost : IAsyncDisposable
             ["Api:Listen"] = "127.0.0.1:0",
             ["Logging:LogLevel:Default"] = "Warning",
             ["Secrets:KeyFile"] = TestDirectories.SecretKeyFile,
+            ["Tunnel:Listen"] = "127.0.0.1:0",
+            ["Tunnel:PkiDirectory"] = TestDirectories.Create("pki"),
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {

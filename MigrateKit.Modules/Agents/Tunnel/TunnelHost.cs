@@ -21,6 +21,7 @@ internal sealed partial class TunnelHost(
     private readonly ILogger _logger = loggers.CreateLogger<TunnelHost>();
     private OmaCertificateAuthority? _ca;
     private TunnelServer? _server;
+    private int _disposed;
 
     public TunnelServer? Server => _server;
 
@@ -60,7 +61,7 @@ internal sealed partial class TunnelHost(
         {
             return await _server.OpenStreamAsync(agentName, service, cancellationToken);
         }
-        catch (TunnelException ex)
+        catch (Exception ex) when (ex is TunnelUnavailableException or TunnelOpenRefusedException)
         {
             throw new AgentUnavailableException($"Agent '{agentName}': {ex.Message}", ex);
         }
@@ -80,6 +81,11 @@ internal sealed partial class TunnelHost(
 
     public async ValueTask DisposeAsync()
     {
+        // The container hands this one instance out under three service types and disposes each.
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
         if (_server is not null)
         {
             await _server.DisposeAsync();
