@@ -22,6 +22,7 @@ public static class OmaProgram
         root.Add(CreateTokenCommand.Create());
         root.Add(AgentCommands.EnrollToken());
         root.Add(AgentCommands.Fingerprint());
+        root.Add(NbdServeCommand.Create());
         return root;
     }
 }
