@@ -166,6 +166,7 @@ public sealed class OsseaEmulator : IAsyncDisposable
 
         if (context.Request.HasFormContentType)
         {
+            Faults.CountPost();
             var form = await context.Request.ReadFormAsync(context.RequestAborted).ConfigureAwait(false);
             foreach (var (name, values) in form)
             {

@@ -13,6 +13,7 @@ public sealed class OsseaEmulatorFaults
     private readonly Dictionary<string, TimeSpan> _jobDelays = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _lostAnswers = new(StringComparer.Ordinal);
     private int _rejectedSignatures;
+    private int _postRequests;
 
     /// <summary>Requests for <paramref name="command"/> that passed the signature check (failed ones included).</summary>
     public int CallCount(string command)
@@ -34,6 +35,11 @@ public sealed class OsseaEmulatorFaults
             }
         }
     }
+
+    /// <summary>Requests that came as a POST form rather than a GET query.</summary>
+    public int PostRequests => Volatile.Read(ref _postRequests);
+
+    internal void CountPost() => Interlocked.Increment(ref _postRequests);
 
     /// <summary>The next <paramref name="times"/> calls of the command are answered with this error.</summary>
     public void FailCalls(string command, int errorCode, int times = 1, string? text = null)
