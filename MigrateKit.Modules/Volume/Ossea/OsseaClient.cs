@@ -388,13 +388,16 @@ internal sealed class OsseaClient : IOsseaClient
     /// <summary>
     /// Runs a state-changing call. When its answer is lost (<see cref="OsseaApiException.OutcomeUnknown"/>),
     /// <paramref name="alreadyDone"/> looks at OSSEA: a result means the call did happen and is used
-    /// as is; null means it did not, and only then is the call sent again (bounded by MaxAttempts).
+    /// as is; null means it did not (yet), and only then is the call sent again (bounded by MaxAttempts).
+    /// If that repeat is refused (e.g. 431 "already attached" because the lost request's job ran in
+    /// the meantime), OSSEA is looked at once more before the refusal is passed on.
     /// </summary>
     private async Task<T> RecoverAsync<T>(
         string command, string subject, Func<CancellationToken, Task<T>> run, Func<CancellationToken, Task<T?>> alreadyDone,
         CancellationToken cancellationToken)
         where T : class
     {
+        var resent = false;
         for (var attempt = 1; ; attempt++)
         {
             try
@@ -405,6 +408,16 @@ internal sealed class OsseaClient : IOsseaClient
             {
                 OsseaLog.CreateOutcomeUnknown(_logger, command, subject);
             }
+            catch (OsseaApiException ex) when (resent && !ex.OutcomeUnknown && !ex.IsTransient)
+            {
+                if (await alreadyDone(cancellationToken).ConfigureAwait(false) is { } done)
+                {
+                    OsseaLog.CreateAdopted(_logger, command, subject);
+                    return done;
+                }
+
+                throw;
+            }
 
             var existing = await alreadyDone(cancellationToken).ConfigureAwait(false);
             if (existing is not null)
@@ -412,6 +425,8 @@ internal sealed class OsseaClient : IOsseaClient
                 OsseaLog.CreateAdopted(_logger, command, subject);
                 return existing;
             }
+
+            resent = true;
         }
     }
 
