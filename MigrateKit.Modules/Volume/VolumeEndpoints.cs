@@ -16,7 +16,18 @@ internal static class VolumeEndpoints
         configs.MapGet("/", ListConfigs).WithName("ListOsseaConfigs");
         configs.MapGet("/{id:int}", GetConfig).WithName("GetOsseaConfig");
         configs.MapDelete("/{id:int}", DeleteConfig).WithName("DeleteOsseaConfig");
+
+        var volumes = api.MapGroup("/volumes").WithTags("Volumes");
+        volumes.MapGet("/", async (IMediator m, CancellationToken ct) => TypedResults.Ok(await m.Send(new ListVolumesQuery(), ct))).WithName("ListVolumes");
+        volumes.MapGet("/{volumeId}", GetVolume).WithName("GetVolume");
+        volumes.MapPost("/reconcile", async (IMediator m, CancellationToken ct) => TypedResults.Ok(await m.Send(new ReconcileVolumesCommand(), ct)))
+            .WithName("ReconcileVolumes");
+        api.MapGet("/volume-operations", async (IMediator m, CancellationToken ct, string? volumeId = null, int limit = 100) =>
+            TypedResults.Ok(await m.Send(new ListVolumeOperationsQuery(volumeId, limit), ct))).WithTags("Volumes").WithName("ListVolumeOperations");
     }
+
+    private static async Task<Results<Ok<VolumeView>, NotFound>> GetVolume(string volumeId, IMediator mediator, CancellationToken ct) =>
+        await mediator.Send(new GetVolumeQuery(volumeId), ct) is { } view ? TypedResults.Ok(view) : TypedResults.NotFound();
 
     private static async Task<Created<OsseaConfigView>> CreateConfig(CreateOsseaConfigCommand command, IMediator mediator, CancellationToken ct)
     {

@@ -3,7 +3,14 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using MigrateKit.Modules.Core.Mediation;
+using Microsoft.Extensions.Hosting;
+using MigrateKit.Modules.Transport.Tunnel;
 using MigrateKit.Modules.Volume.Data;
+using MigrateKit.Modules.Volume.Devices;
+using MigrateKit.Modules.Volume.Exports;
+using MigrateKit.Modules.Volume.Features.Reconcile;
+using MigrateKit.Modules.Volume.Features.Volumes;
+using MigrateKit.Modules.Volume.Ossea;
 
 namespace MigrateKit.Modules.Volume;
 
@@ -15,7 +22,22 @@ public static class VolumeModule
 {
     public static IServiceCollection AddVolumeModule(this IServiceCollection services, IConfiguration configuration)
     {
+        services.TryAddSingleton(_ => VolumeOptions.From(configuration));
         services.TryAddSingleton<OsseaConfigStore>();
+        services.TryAddSingleton<VolumeStore>();
+        services.AddOsseaClient(o => configuration.GetSection("Ossea").Bind(o));
+        services.TryAddSingleton<IOsseaJobRecorder, DbOsseaJobRecorder>();
+        services.TryAddSingleton<OsseaClients>();
+        services.TryAddSingleton<VolumeOperations>();
+        services.TryAddSingleton<VolumeLocks>();
+        services.TryAddSingleton<DeviceCorrelator>();
+        services.TryAddSingleton<TunnelServiceRegistry>();
+        services.TryAddSingleton<NbdExportService>();
+        services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<NbdExportService>());
+        if (!string.Equals(configuration["Volume:Reconciler"], "false", StringComparison.OrdinalIgnoreCase))
+        {
+            services.AddHostedService<ReconcileVolumes.Worker>();
+        }
         services.AddModuleHandlers(typeof(VolumeModule).Assembly);
         return services;
     }

@@ -9,14 +9,22 @@ namespace MigrateKit.Tests.Volume;
 
 public class OsseaConfigApiTests : DatabaseTest
 {
-    private static object ValidBody(string name = "primary") => new
+    private MigrateKit.Tests.Support.Ossea.OsseaEmulator _emulator = null!;
+
+    [SetUp]
+    public async Task StartEmulator() => _emulator = await MigrateKit.Tests.Support.Ossea.OsseaEmulator.StartAsync();
+
+    [TearDown]
+    public async Task StopEmulator() => await _emulator.DisposeAsync();
+
+    private object ValidBody(string name = "primary", string? secretKey = null) => new
     {
         name,
-        apiUrl = "https://cloud.example.test/client/api",
-        apiKey = "api-key-VALUE-123",
-        secretKey = "secret-key-VALUE-456",
-        zone = "zone-1",
-        omaVmId = "0b9c7a40-1c57-4bd9-a0f4-2b8d1f2b6d11",
+        apiUrl = _emulator.ApiUrl.ToString(),
+        apiKey = _emulator.ApiKey,
+        secretKey = secretKey ?? _emulator.SecretKey,
+        zone = _emulator.ZoneId,
+        omaVmId = _emulator.OmaVmId,
     };
 
     [Test]
@@ -66,11 +74,28 @@ public class OsseaConfigApiTests : DatabaseTest
             Assert.That(created.Headers.Location!.ToString(), Does.StartWith("/api/v1/ossea-configs/"));
             foreach (var text in new[] { createdText, listText, jobsText, stored.ApiKey, stored.SecretKey })
             {
-                Assert.That(text, Does.Not.Contain("VALUE-123").And.Not.Contain("VALUE-456"));
+                Assert.That(text, Does.Not.Contain(_emulator.ApiKey).And.Not.Contain(_emulator.SecretKey));
             }
-            Assert.That(protector.Unprotect(stored.ApiKey), Is.EqualTo("api-key-VALUE-123"));
-            Assert.That(protector.Unprotect(stored.SecretKey), Is.EqualTo("secret-key-VALUE-456"));
+            Assert.That(protector.Unprotect(stored.ApiKey), Is.EqualTo(_emulator.ApiKey));
+            Assert.That(protector.Unprotect(stored.SecretKey), Is.EqualTo(_emulator.SecretKey));
             Assert.That(JsonDocument.Parse(jobsText).RootElement.GetProperty("total").GetInt64(), Is.EqualTo(1), "creation is in the job log");
+        });
+    }
+
+    [Test]
+    public async Task A_config_whose_credentials_fail_the_connection_test_is_refused()
+    {
+        await using var host = await OmaTestHost.StartAsync(ConnectionString);
+        using var client = await host.CreateAdminClientAsync();
+        using var response = await client.PostAsJsonAsync("/api/v1/ossea-configs", ValidBody(secretKey: "wrong-secret"));
+        var problem = await response.Content.ReadAsStringAsync();
+        Assert.Multiple(async () =>
+        {
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
+            Assert.That(problem, Does.Contain("connection test failed"));
+            Assert.That(problem, Does.Not.Contain("wrong-secret"));
+            await using var conn = await OpenAsync();
+            Assert.That(await conn.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM ossea_configs"), Is.Zero);
         });
     }
 

@@ -4,6 +4,7 @@ using MigrateKit.Modules.Core.Errors;
 using MigrateKit.Modules.Core.Security;
 using MigrateKit.Modules.Volume.Contracts;
 using MigrateKit.Modules.Volume.Data;
+using MigrateKit.Modules.Volume.Ossea;
 
 namespace MigrateKit.Modules.Volume.Features.OsseaConfigs;
 
@@ -30,7 +31,7 @@ internal static class CreateOsseaConfig
         }
     }
 
-    internal sealed class Handler(OsseaConfigStore store, SecretProtector secrets, TimeProvider time)
+    internal sealed class Handler(OsseaConfigStore store, SecretProtector secrets, OsseaClientFactory clients, TimeProvider time)
         : IRequestHandler<CreateOsseaConfigCommand, OsseaConfigView>
     {
         public async Task<OsseaConfigView> Handle(CreateOsseaConfigCommand c, CancellationToken cancellationToken)
@@ -39,6 +40,7 @@ internal static class CreateOsseaConfig
             {
                 throw new ConflictException($"An OSSEA config named '{c.Name}' already exists.");
             }
+            await TestConnectionAsync(c, cancellationToken);
             var id = await store.InsertAsync(new
             {
                 c.Name,
@@ -55,6 +57,29 @@ internal static class CreateOsseaConfig
                 At = time.GetUtcNow().UtcDateTime,
             }, cancellationToken);
             return (await store.GetAsync(id, cancellationToken))!.ToView();
+        }
+
+        /// <summary>A config that cannot reach its zone is refused before it is stored.</summary>
+        private async Task TestConnectionAsync(CreateOsseaConfigCommand c, CancellationToken ct)
+        {
+            var client = clients.Create(new OsseaConfig
+            {
+                Name = c.Name, ApiUrl = c.ApiUrl, ApiKey = c.ApiKey, SecretKey = c.SecretKey, Zone = c.Zone, OmaVmId = c.OmaVmId,
+            });
+            string? failure;
+            try
+            {
+                var check = await client.TestConnectionAsync(ct);
+                failure = check.Succeeded ? null : check.Message;
+            }
+            catch (Exception ex) when (ex is OsseaException or HttpRequestException or TimeoutException)
+            {
+                failure = ex.Message;
+            }
+            if (failure is not null)
+            {
+                throw new RequestValidationException(new Dictionary<string, string[]> { ["Connection"] = [$"OSSEA connection test failed: {failure}"] });
+            }
         }
     }
 }

@@ -1,0 +1,114 @@
+using MediatR;
+using MigrateKit.Modules.Core.Contracts;
+
+namespace MigrateKit.Modules.Volume.Contracts;
+
+public sealed record DeviceMappingView(
+    string VolumeId, string VmId, string OperationMode, int? CloudStackDeviceId, string? DevicePath, string? StableDevicePath,
+    string CloudStackState, string LinuxState, long SizeBytes, DateTime? LastSync);
+
+public sealed record NbdExportView(string VolumeId, string ExportName, string DevicePath, int Port, string Status);
+
+public sealed record VolumeView(
+    long Id, string VolumeId, string Name, long SizeBytes, string Status, int OsseaConfigId, string? AttachedVmId,
+    DeviceMappingView? Mapping, NbdExportView? Export, DateTime CreatedAt, DateTime UpdatedAt);
+
+public sealed record VolumeOperationView(
+    Guid Id, string Type, string Status, string? VolumeId, string? VmId, string Request, string? Response, string? Error,
+    Guid? JobId, Guid? CorrelationId, DateTime CreatedAt, DateTime? CompletedAt);
+
+public sealed record VolumeSnapshotView(string SnapshotId, string VolumeId, string Name, string State);
+
+/// <summary>Creates an OSSEA volume of at least <paramref name="SizeBytes"/> (rounded up to whole GiB).</summary>
+public sealed record CreateVolumeCommand(int OsseaConfigId, string Name, long SizeBytes, string? DiskOfferingId = null)
+    : IRequest<VolumeView>, IJobRequest
+{
+    public JobStart DescribeJob() => new("volume.create", $"create volume '{Name}'", "volume") { EntityType = "volume", EntityId = Name };
+}
+
+/// <summary>
+/// Attaches a volume to the OMA appliance (<paramref name="VmId"/> null) and finds its Linux device,
+/// or to another OSSEA VM (failover; <paramref name="AsRoot"/> for its boot disk). Idempotent: a
+/// volume already attached to that VM yields its existing mapping, never a second device.
+/// </summary>
+public sealed record AttachVolumeCommand(string VolumeId, string? VmId = null, bool AsRoot = false) : IRequest<DeviceMappingView>, IJobRequest
+{
+    public JobStart DescribeJob() => new("volume.attach", $"attach volume {VolumeId} to {VmId ?? "the OMA"}", "volume")
+    {
+        EntityType = "volume",
+        EntityId = VolumeId,
+    };
+}
+
+/// <summary>Removes the volume's NBD export (if any), detaches it from its VM and drops its mapping.</summary>
+public sealed record DetachVolumeCommand(string VolumeId) : IRequest<Unit>, IJobRequest
+{
+    public JobStart DescribeJob() => new("volume.detach", $"detach volume {VolumeId}", "volume") { EntityType = "volume", EntityId = VolumeId };
+}
+
+/// <summary>Deletes a volume in OSSEA and here; refused (409) while it is attached to any VM.</summary>
+public sealed record DeleteVolumeCommand(string VolumeId) : IRequest<Unit>, IJobRequest
+{
+    public JobStart DescribeJob() => new("volume.delete", $"delete volume {VolumeId}", "volume") { EntityType = "volume", EntityId = VolumeId };
+}
+
+public sealed record ResizeVolumeCommand(string VolumeId, long SizeBytes) : IRequest<VolumeView>, IJobRequest
+{
+    public JobStart DescribeJob() => new("volume.resize", $"resize volume {VolumeId}", "volume") { EntityType = "volume", EntityId = VolumeId };
+}
+
+public sealed record CreateVolumeSnapshotCommand(string VolumeId, string Name) : IRequest<VolumeSnapshotView>, IJobRequest
+{
+    public JobStart DescribeJob() => new("volume.snapshot.create", $"snapshot volume {VolumeId}", "volume") { EntityType = "volume", EntityId = VolumeId };
+}
+
+/// <summary>Reverts a volume to a snapshot; the volume must be detached (or its VM stopped).</summary>
+public sealed record RevertVolumeSnapshotCommand(string VolumeId, string SnapshotId) : IRequest<VolumeSnapshotView>, IJobRequest
+{
+    public JobStart DescribeJob() => new("volume.snapshot.revert", $"revert volume {VolumeId} to snapshot {SnapshotId}", "volume")
+    {
+        EntityType = "volume",
+        EntityId = VolumeId,
+    };
+}
+
+public sealed record DeleteVolumeSnapshotCommand(string VolumeId, string SnapshotId) : IRequest<Unit>, IJobRequest
+{
+    public JobStart DescribeJob() => new("volume.snapshot.delete", $"delete snapshot {SnapshotId}", "volume") { EntityType = "volume", EntityId = VolumeId };
+}
+
+/// <summary>Serves an OMA-attached volume as NBD export <paramref name="ExportName"/>; idempotent.</summary>
+public sealed record EnsureNbdExportCommand(string VolumeId, string ExportName) : IRequest<NbdExportView>, IJobRequest
+{
+    public JobStart DescribeJob() => new("volume.export.ensure", $"export volume {VolumeId} as '{ExportName}'", "volume")
+    {
+        EntityType = "volume",
+        EntityId = VolumeId,
+    };
+}
+
+public sealed record RemoveNbdExportCommand(string VolumeId) : IRequest<Unit>, IJobRequest
+{
+    public JobStart DescribeJob() => new("volume.export.remove", $"remove the export of volume {VolumeId}", "volume")
+    {
+        EntityType = "volume",
+        EntityId = VolumeId,
+    };
+}
+
+/// <summary>The device a volume is attached as; null when it is not attached.</summary>
+public sealed record GetVolumeDeviceQuery(string VolumeId) : IRequest<DeviceMappingView?>;
+
+public sealed record GetVolumeQuery(string VolumeId) : IRequest<VolumeView?>;
+
+public sealed record ListVolumesQuery : IRequest<IReadOnlyList<VolumeView>>;
+
+public sealed record ListVolumeOperationsQuery(string? VolumeId = null, int Limit = 100) : IRequest<IReadOnlyList<VolumeOperationView>>;
+
+/// <summary>Compares the database, OSSEA and the kernel; repairs what is safe, reports the rest. Never deletes.</summary>
+public sealed record ReconcileVolumesCommand : IRequest<ReconcileReport>, IJobRequest
+{
+    public JobStart DescribeJob() => new("volume.reconcile", "reconcile volumes", "volume");
+}
+
+public sealed record ReconcileReport(int VolumesChecked, IReadOnlyList<string> Repaired, IReadOnlyList<string> Problems);

@@ -1,0 +1,56 @@
+using System.Collections.Concurrent;
+using MigrateKit.Modules.Core.Errors;
+using MigrateKit.Modules.Core.JobLog;
+using MigrateKit.Modules.Core.Security;
+using MigrateKit.Modules.Volume.Data;
+using MigrateKit.Modules.Volume.Ossea;
+
+namespace MigrateKit.Modules.Volume.Features.Volumes;
+
+/// <summary>One OSSEA client per config (rebuilt when the config changes), keys decrypted only here.</summary>
+internal sealed class OsseaClients(OsseaConfigStore configs, SecretProtector secrets, OsseaClientFactory factory, IJobTracker jobs)
+{
+    private readonly ConcurrentDictionary<int, (DateTime Version, IOsseaClient Client, OsseaConfig Config)> _clients = new();
+
+    public async Task<(IOsseaClient Client, OsseaConfig Config)> GetAsync(int osseaConfigId, CancellationToken ct)
+    {
+        var row = await configs.GetAsync(osseaConfigId, ct) ?? throw new NotFoundException($"No OSSEA config {osseaConfigId}.");
+        if (_clients.TryGetValue(osseaConfigId, out var cached) && cached.Version == row.UpdatedAt)
+        {
+            return (cached.Client, cached.Config);
+        }
+        var config = new OsseaConfig
+        {
+            Name = row.Name,
+            ApiUrl = row.ApiUrl,
+            ApiKey = secrets.Unprotect(row.ApiKey),
+            SecretKey = secrets.Unprotect(row.SecretKey),
+            Zone = row.Zone,
+            Domain = row.Domain,
+            TemplateId = row.TemplateId,
+            NetworkId = row.NetworkId,
+            ServiceOfferingId = row.ServiceOfferingId,
+            DiskOfferingId = row.DiskOfferingId,
+            OmaVmId = row.OmaVmId,
+        };
+        var client = factory.Create(config);
+        _clients[osseaConfigId] = (row.UpdatedAt, client, config);
+        return (client, config);
+    }
+
+    /// <summary>The OSSEA operation record for the current job, so cloudstack_job_tracking joins the job log.</summary>
+    public OsseaOperation Operation(string type) => new(type, jobs.Current?.CorrelationId, jobs.Current?.JobId);
+}
+
+/// <summary>Persists every OSSEA async job to cloudstack_job_tracking.</summary>
+internal sealed class DbOsseaJobRecorder(VolumeStore store) : IOsseaJobRecorder
+{
+    public Task JobStartedAsync(OsseaJobStarted job, CancellationToken cancellationToken) =>
+        store.InsertCloudstackJobAsync(job.JobId, job.Command, job.Operation.OperationType, job.Operation.CorrelationId,
+            job.Operation.ParentJobId, job.StartedAt.UtcDateTime, cancellationToken);
+
+    public Task JobFinishedAsync(OsseaJobFinished job, CancellationToken cancellationToken) =>
+        store.EndCloudstackJobAsync(job.JobId, job.CloudStackStatus switch { 1 => "succeeded", 2 => "failed", _ => "in_progress" },
+            job.Outcome switch { OsseaJobOutcome.Completed => "completed", OsseaJobOutcome.Failed => "failed", _ => "timed_out" },
+            job.ErrorCode is null ? job.ErrorText : $"{job.ErrorCode}: {job.ErrorText}", job.ResultJson, job.FinishedAt.UtcDateTime, cancellationToken);
+}

@@ -1,0 +1,98 @@
+using FluentValidation;
+using MediatR;
+using MigrateKit.Modules.Core.Errors;
+using MigrateKit.Modules.Volume.Contracts;
+using MigrateKit.Modules.Volume.Data;
+
+namespace MigrateKit.Modules.Volume.Features.Volumes;
+
+internal static class ResizeVolume
+{
+    private const long GiB = 1L << 30;
+
+    internal sealed class Validator : AbstractValidator<ResizeVolumeCommand>
+    {
+        public Validator() => RuleFor(c => c.SizeBytes).GreaterThan(0).LessThanOrEqualTo(64L << 40);
+    }
+
+    internal sealed class Handler(OsseaClients clients, VolumeStore store, VolumeOperations operations, VolumeLocks locks, TimeProvider time)
+        : IRequestHandler<ResizeVolumeCommand, VolumeView>
+    {
+        public async Task<VolumeView> Handle(ResizeVolumeCommand c, CancellationToken cancellationToken)
+        {
+            var volume = await store.GetVolumeAsync(c.VolumeId, cancellationToken) ?? throw new NotFoundException($"No volume {c.VolumeId}.");
+            if (c.SizeBytes < volume.Size)
+            {
+                throw new ConflictException($"Volume {c.VolumeId} is {volume.Size} bytes; shrinking a replication target would lose data.");
+            }
+            var (client, _) = await clients.GetAsync(volume.OsseaConfigId, cancellationToken);
+            return await operations.RunAsync("resize", c.VolumeId, volume.VmId, c, async ct =>
+            {
+                using var _ = await locks.AcquireAsync([VolumeLocks.Volume(c.VolumeId)], ct);
+                var resized = await client.ResizeVolumeAsync(c.VolumeId, (c.SizeBytes + GiB - 1) / GiB, shrinkOk: false, clients.Operation("resize_volume"), ct);
+                await store.UpdateVolumeStateAsync(c.VolumeId, resized.State ?? volume.Status, volume.VmId, volume.DevicePath, resized.Size, time.GetUtcNow().UtcDateTime, ct);
+                return await VolumeViews.BuildAsync(store, (await store.GetVolumeAsync(c.VolumeId, ct))!, ct);
+            }, cancellationToken);
+        }
+    }
+}
+
+internal static class CreateVolumeSnapshot
+{
+    internal sealed class Handler(OsseaClients clients, VolumeStore store, VolumeOperations operations, VolumeLocks locks)
+        : IRequestHandler<CreateVolumeSnapshotCommand, VolumeSnapshotView>
+    {
+        public async Task<VolumeSnapshotView> Handle(CreateVolumeSnapshotCommand c, CancellationToken cancellationToken)
+        {
+            var volume = await store.GetVolumeAsync(c.VolumeId, cancellationToken) ?? throw new NotFoundException($"No volume {c.VolumeId}.");
+            var (client, _) = await clients.GetAsync(volume.OsseaConfigId, cancellationToken);
+            return await operations.RunAsync("snapshot", c.VolumeId, volume.VmId, c, async ct =>
+            {
+                using var _ = await locks.AcquireAsync([VolumeLocks.Volume(c.VolumeId)], ct);
+                var snapshot = await client.CreateSnapshotAsync(c.VolumeId, c.Name, clients.Operation("create_snapshot"), ct);
+                return new VolumeSnapshotView(snapshot.Id, c.VolumeId, snapshot.Name ?? c.Name, snapshot.State ?? "");
+            }, cancellationToken);
+        }
+    }
+}
+
+internal static class RevertVolumeSnapshot
+{
+    internal sealed class Handler(OsseaClients clients, VolumeStore store, VolumeOperations operations, VolumeLocks locks)
+        : IRequestHandler<RevertVolumeSnapshotCommand, VolumeSnapshotView>
+    {
+        public async Task<VolumeSnapshotView> Handle(RevertVolumeSnapshotCommand c, CancellationToken cancellationToken)
+        {
+            var volume = await store.GetVolumeAsync(c.VolumeId, cancellationToken) ?? throw new NotFoundException($"No volume {c.VolumeId}.");
+            var (client, _) = await clients.GetAsync(volume.OsseaConfigId, cancellationToken);
+            return await operations.RunAsync("revert", c.VolumeId, volume.VmId, c, async ct =>
+            {
+                using var _ = await locks.AcquireAsync([VolumeLocks.Volume(c.VolumeId)], ct);
+                if (await store.GetMappingAsync(c.VolumeId, ct) is { } mapping)
+                {
+                    throw new ConflictException($"Volume {c.VolumeId} is attached to VM {mapping.VmId}; detach it before reverting.");
+                }
+                var snapshot = await client.RevertSnapshotAsync(c.SnapshotId, clients.Operation("revert_snapshot"), ct);
+                return new VolumeSnapshotView(snapshot.Id, c.VolumeId, snapshot.Name ?? "", snapshot.State ?? "");
+            }, cancellationToken);
+        }
+    }
+}
+
+internal static class DeleteVolumeSnapshot
+{
+    internal sealed class Handler(OsseaClients clients, VolumeStore store, VolumeOperations operations)
+        : IRequestHandler<DeleteVolumeSnapshotCommand, Unit>
+    {
+        public async Task<Unit> Handle(DeleteVolumeSnapshotCommand c, CancellationToken cancellationToken)
+        {
+            var volume = await store.GetVolumeAsync(c.VolumeId, cancellationToken) ?? throw new NotFoundException($"No volume {c.VolumeId}.");
+            var (client, _) = await clients.GetAsync(volume.OsseaConfigId, cancellationToken);
+            return await operations.RunAsync("delete-snapshot", c.VolumeId, volume.VmId, c, async ct =>
+            {
+                await client.DeleteSnapshotAsync(c.SnapshotId, clients.Operation("delete_snapshot"), ct);
+                return Unit.Value;
+            }, cancellationToken);
+        }
+    }
+}
