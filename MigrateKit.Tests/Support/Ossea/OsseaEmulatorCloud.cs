@@ -624,7 +624,7 @@ internal sealed partial class OsseaEmulatorCloud : IDisposable
                 throw EmulatorApiError.Param($"VolumeId: {volume.Id} is not in Ready state but {volume.State}. Cannot take snapshot.");
             }
 
-            var name = p.Optional("name") ?? $"{volume.Vm?.Name ?? "detached"}_{volume.Name}_{DateTime.UtcNow:yyyyMMddHHmmss}";
+            var name = p.Optional("name") ?? $"{volume.Vm?.Name ?? "detached"}_{volume.Name}_{_options.Time.GetUtcNow():yyyyMMddHHmmss}";
             snapshot = new EmSnapshot { Id = NewId(), Name = name, Volume = volume, Created = Now(), SizeBytes = volume.SizeBytes };
             _snapshots[snapshot.Id] = snapshot;
         }

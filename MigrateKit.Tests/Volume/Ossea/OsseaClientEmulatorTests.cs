@@ -382,6 +382,34 @@ public sealed class OsseaClientEmulatorTests
     }
 
     [Test]
+    public async Task ATimedOutCreateIsResolvedByNameNotResent(CancellationToken ct)
+    {
+        using var t = NewClient(o => o.RequestTimeout = TimeSpan.FromMilliseconds(300));
+        _emulator.Faults.DelayAnswers("createVolume", TimeSpan.FromSeconds(3));
+        var volume = await NewVolumeAsync(t, "vol-slow-answer");
+        Assert.That(_emulator.Faults.CallCount("createVolume"), Is.EqualTo(1));
+        Assert.That(_emulator.Volumes().Count(v => v.Name == "vol-slow-answer"), Is.EqualTo(1));
+        Assert.That(volume.Name, Is.EqualTo("vol-slow-answer"));
+        Assert.That(t.Logs.Lines, Has.Some.Contains("OsseaCreateAdopted"));
+    }
+
+    [Test]
+    public async Task ABrokenRecorderDoesNotAbandonTheOperation(CancellationToken ct)
+    {
+        using var t = OsseaTestClient.Create(_emulator, recorderOverride: new ThrowingRecorder());
+        var volume = await NewVolumeAsync(t, "vol-recorder-down");
+        Assert.That(volume.State, Is.EqualTo("Allocated"));
+        Assert.That(t.Logs.Lines.Count(l => l.Contains("OsseaJobRecorderFailed")), Is.EqualTo(2));
+    }
+
+    private sealed class ThrowingRecorder : IOsseaJobRecorder
+    {
+        public Task JobStartedAsync(OsseaJobStarted job, CancellationToken cancellationToken) => throw new InvalidOperationException("database down");
+
+        public Task JobFinishedAsync(OsseaJobFinished job, CancellationToken cancellationToken) => throw new InvalidOperationException("database down");
+    }
+
+    [Test]
     public async Task ALostAttachAnswerIsResolvedFromTheVolumeState(CancellationToken ct)
     {
         using var t = NewClient();
