@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using MigrateKit.Modules.Volume.Ossea;
 using MigrateKit.Tests.Support.Ossea;
@@ -475,6 +476,49 @@ public sealed class OsseaClientEmulatorTests
         Assert.That(await t.Client.ListVolumesAsync(new OsseaVolumeQuery(Name: name), ct), Is.Empty);
         Assert.That(_emulator.Faults.PostRequests, Is.EqualTo(1));
         Assert.That(_emulator.Faults.RejectedSignatures, Is.Zero);
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public async Task AwkwardCharactersSurviveSigningAndTransport(bool post, CancellationToken ct)
+    {
+        // The values Java's URLEncoder treats differently from .NET's encoders, plus query syntax.
+        using var t = NewClient(o => o.MaxGetQueryLength = post ? 256 : 4096);
+        var name = "a b*c~d/é!()'+&=%;😀" + (post ? new string('z', 300) : "");
+        Assert.That(await t.Client.ListVolumesAsync(new OsseaVolumeQuery(Name: name), ct), Is.Empty);
+        var created = await NewVolumeAsync(t, name);
+        Assert.That((await t.Client.ListVolumesAsync(new OsseaVolumeQuery(Name: name), ct)).Single().Id, Is.EqualTo(created.Id));
+        Assert.That(_emulator.Faults.RejectedSignatures, Is.Zero);
+        Assert.That(_emulator.Faults.PostRequests, post ? Is.GreaterThanOrEqualTo(3) : Is.Zero);
+    }
+
+    [Test]
+    public void TheFactoryCannotBeBuiltWithoutARecorder()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddOsseaClient();
+        using var provider = services.BuildServiceProvider();
+        Assert.Throws<InvalidOperationException>(() =>
+            provider.GetRequiredService<OsseaClientFactory>());
+    }
+
+    [Test]
+    public void TheFactoryRejectsBadConfigsWithoutEchoingSecrets()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddSingleton<IOsseaJobRecorder>(new RecordingJobRecorder());
+        services.AddOsseaClient();
+        using var provider = services.BuildServiceProvider();
+        var factory = provider.GetRequiredService<OsseaClientFactory>();
+        var good = new OsseaConfig { Name = "c", ApiUrl = "https://cloud.example/client/api", ApiKey = "AK", SecretKey = "SK-secret", Zone = "z" };
+        Assert.That(factory.Create(good), Is.Not.Null);
+        Assert.Throws<ArgumentException>(() => factory.Create(good with { ApiUrl = "ftp://cloud.example/client/api" }));
+        Assert.Throws<ArgumentException>(() => factory.Create(good with { ApiUrl = "https://cloud.example/client/api?apiKey=x" }));
+        var ex = Assert.Throws<ArgumentException>(() => factory.Create(good with { SecretKey = "top\u0001secret" }));
+        Assert.That(ex!.Message, Does.Not.Contain("top"));
+        Assert.Throws<ArgumentException>(() => factory.Create(good with { Zone = " " }));
     }
 
     [Test]
