@@ -48,13 +48,13 @@ internal sealed partial class OsseaEmulatorCloud : IDisposable
         _devices = devices;
         _created = Now();
 
-        var zone = Add(_zones, new EmZone { Id = NewId(), Name = "emulated-zone-1" });
+        var zone = Add(_zones, id => new EmZone { Id = id, Name = "emulated-zone-1" });
         Zone = zone;
-        CustomDiskOffering = Add(_diskOfferings, new EmDiskOffering { Id = NewId(), Name = "Custom", DiskSizeGb = 0, IsCustomized = true });
-        FixedDiskOffering = Add(_diskOfferings, new EmDiskOffering { Id = NewId(), Name = "Small 2 GB", DiskSizeGb = 2, IsCustomized = false });
-        ServiceOffering = Add(_serviceOfferings, new EmServiceOffering { Id = NewId(), Name = "Medium 2 vCPU 4 GB", CpuNumber = 2, Memory = 4096 });
-        Network = Add(_networks, new EmNetwork { Id = NewId(), Name = "migration-net", Zone = zone, Cidr = "10.1.1.0/24", Gateway = "10.1.1.1" });
-        Template = Add(_templates, new EmTemplate { Id = NewId(), Name = "Emulated Linux", SizeBytes = 1 * Gb });
+        CustomDiskOffering = Add(_diskOfferings, id => new EmDiskOffering { Id = id, Name = "Custom", DiskSizeGb = 0, IsCustomized = true });
+        FixedDiskOffering = Add(_diskOfferings, id => new EmDiskOffering { Id = id, Name = "Small 2 GB", DiskSizeGb = 2, IsCustomized = false });
+        ServiceOffering = Add(_serviceOfferings, id => new EmServiceOffering { Id = id, Name = "Medium 2 vCPU 4 GB", CpuNumber = 2, Memory = 4096 });
+        Network = Add(_networks, id => new EmNetwork { Id = id, Name = "migration-net", Zone = zone, Cidr = "10.1.1.0/24", Gateway = "10.1.1.1" });
+        Template = Add(_templates, id => new EmTemplate { Id = id, Name = "Emulated Linux", SizeBytes = 1 * Gb });
 
         var oma = NewVm("migratekit-oma", "MigrateKit OMA", zone, Template, ServiceOffering, "Running");
         oma.Nics.Add(NewNic(Network, null, null, isDefault: true));
@@ -1183,12 +1183,10 @@ internal sealed partial class OsseaEmulatorCloud : IDisposable
 
     private static string NewId() => Guid.NewGuid().ToString();
 
-    private static T Add<T>(Dictionary<string, T> map, T entity)
-        where T : class
+    private static T Add<T>(Dictionary<string, T> map, Func<string, T> create)
     {
-        var id = (string)typeof(T).GetProperty("Id")!.GetValue(entity)!;
-        map[id] = entity;
-        return entity;
+        var id = NewId();
+        return map[id] = create(id);
     }
 
     private static void InterlockedMax(ref int target, int value)
