@@ -385,8 +385,8 @@ public sealed class OsseaClientEmulatorTests
     [Test]
     public async Task ATimedOutCreateIsResolvedByNameNotResent(CancellationToken ct)
     {
-        using var t = NewClient(o => o.RequestTimeout = TimeSpan.FromMilliseconds(300));
-        _emulator.Faults.DelayAnswers("createVolume", TimeSpan.FromSeconds(3));
+        using var t = NewClient(o => o.RequestTimeout = TimeSpan.FromSeconds(1));
+        _emulator.Faults.DelayAnswers("createVolume", TimeSpan.FromSeconds(30)); // aborted when the client gives up
         var volume = await NewVolumeAsync(t, "vol-slow-answer");
         Assert.That(_emulator.Faults.CallCount("createVolume"), Is.EqualTo(1));
         Assert.That(_emulator.Volumes().Count(v => v.Name == "vol-slow-answer"), Is.EqualTo(1));
