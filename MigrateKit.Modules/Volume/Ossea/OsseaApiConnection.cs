@@ -206,7 +206,9 @@ internal sealed partial class OsseaApiConnection
         query.Append(OsseaRequestSigner.SignatureParameter).Append('=').Append(OsseaRequestSigner.Encode(signature));
 
         HttpRequestMessage message;
-        if (request.RequiresPost || query.Length > _options.MaxGetQueryLength)
+        if (request.RequiresPost
+            || (_options.PostStateChangingRequests && !request.ReadOnly)
+            || query.Length > _options.MaxGetQueryLength)
         {
             message = new HttpRequestMessage(HttpMethod.Post, _endpoint)
             {

@@ -493,6 +493,16 @@ public sealed class OsseaClientEmulatorTests
     }
 
     [Test]
+    public async Task StateChangingCallsCanGoAsPost(CancellationToken ct)
+    {
+        using var t = NewClient(o => o.PostStateChangingRequests = true);
+        var volume = await NewVolumeAsync(t, "vol-post");
+        await t.Client.DeleteVolumeAsync(volume.Id, ct);
+        Assert.That(_emulator.Faults.PostRequests, Is.EqualTo(2), "createVolume and deleteVolume; queryAsyncJobResult stays GET");
+        Assert.That(_emulator.Faults.CallCount("queryAsyncJobResult"), Is.GreaterThanOrEqualTo(1));
+    }
+
+    [Test]
     public void TheFactoryCannotBeBuiltWithoutARecorder()
     {
         var services = new ServiceCollection();
