@@ -78,12 +78,13 @@ internal sealed partial class OsseaEmulatorCloud
 
                 if (volume.Vm is not null)
                 {
-                    throw EmulatorApiError.Param($"volume: {volume.Name} is already attached to a VM: {volume.Vm.Name}");
+                    // VolumeApiServiceImpl.checkAndSetAttaching throws CloudRuntimeException → the job fails with 530.
+                    throw EmulatorApiError.Internal($"volume: {volume.Name} is already attached to a VM: {volume.Vm.Name}");
                 }
 
                 if (volume.Busy || volume.State is not ("Allocated" or "Ready"))
                 {
-                    throw EmulatorApiError.Param($"Volume {volume.Name} is in state {volume.State}. It should be in Ready or Allocated state");
+                    throw EmulatorApiError.Internal($"Volume: {volume.Name} is in {(volume.Busy ? "Attaching" : volume.State)}. It should be in Ready or Allocated state");
                 }
 
                 if (vm.State is not ("Running" or "Stopped"))

@@ -165,11 +165,11 @@ public sealed class OsseaClientEmulatorTests
         await t.Client.AttachVolumeAsync(volume.Id, _emulator.OmaVmId, null, Op("attach"), ct);
 
         var ex = Assert.ThrowsAsync<OsseaApiException>(() => t.Client.AttachVolumeAsync(volume.Id, _emulator.OmaVmId, null, Op("attach"), ct));
-        Assert.That(ex!.Code, Is.EqualTo(431));
+        Assert.That((ex!.Code, ex.CsErrorCode), Is.EqualTo((530, (int?)4250)), "CloudRuntimeException in checkAndSetAttaching");
         Assert.That(ex.Text, Is.EqualTo("volume: vol-twice is already attached to a VM: migratekit-oma"));
         Assert.That(ex.JobId, Is.Not.Null);
         var failed = t.Recorder.Finished.Single(f => f.JobId == ex.JobId);
-        Assert.That((failed.Outcome, failed.CloudStackStatus, failed.ErrorCode), Is.EqualTo((OsseaJobOutcome.Failed, 2, (int?)431)));
+        Assert.That((failed.Outcome, failed.CloudStackStatus, failed.ErrorCode), Is.EqualTo((OsseaJobOutcome.Failed, 2, (int?)530)));
         await t.Client.DetachVolumeAsync(volume.Id, Op("detach"), ct);
     }
 
