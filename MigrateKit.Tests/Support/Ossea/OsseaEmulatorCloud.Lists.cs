@@ -42,7 +42,7 @@ internal sealed partial class OsseaEmulatorCloud
             var type = p.Optional("type");
             var items = _volumes.Values.Where(v => !v.Removed
                 && (id is null || v.Id.Equals(id, StringComparison.OrdinalIgnoreCase))
-                && (vmId is null || (v.Vm is not null && v.Vm.Id.Equals(vmId, StringComparison.OrdinalIgnoreCase)))
+                && (vmId is null || (v.Vm is not null && !v.Attaching && v.Vm.Id.Equals(vmId, StringComparison.OrdinalIgnoreCase)))
                 && (name is null || v.Name == name)
                 && (zoneId is null || v.Zone.Id.Equals(zoneId, StringComparison.OrdinalIgnoreCase))
                 && (type is null || v.Type.Equals(type, StringComparison.OrdinalIgnoreCase)));

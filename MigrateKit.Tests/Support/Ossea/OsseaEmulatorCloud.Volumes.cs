@@ -76,15 +76,15 @@ internal sealed partial class OsseaEmulatorCloud
                     throw EmulatorApiError.Param($"Volume {volume.Id} no longer exists.");
                 }
 
+                if (volume.Busy || volume.State is not ("Allocated" or "Ready"))
+                {
+                    throw EmulatorApiError.Internal($"Volume: {volume.Name} is in {(volume.Attaching ? "Attaching" : volume.State)}. It should be in Ready or Allocated state");
+                }
+
                 if (volume.Vm is not null)
                 {
                     // VolumeApiServiceImpl.checkAndSetAttaching throws CloudRuntimeException → the job fails with 530.
                     throw EmulatorApiError.Internal($"volume: {volume.Name} is already attached to a VM: {volume.Vm.Name}");
-                }
-
-                if (volume.Busy || volume.State is not ("Allocated" or "Ready"))
-                {
-                    throw EmulatorApiError.Internal($"Volume: {volume.Name} is in {(volume.Busy ? "Attaching" : volume.State)}. It should be in Ready or Allocated state");
                 }
 
                 if (vm.State is not ("Running" or "Stopped"))
@@ -104,7 +104,10 @@ internal sealed partial class OsseaEmulatorCloud
                     volume.State = "Ready";
                 }
 
-                volume.Busy = vm == OmaVm;
+                // Until the device exists the volume shows as Attaching without a VM, as in ACS
+                // (instanceId is written once the host has attached the disk).
+                volume.Busy = true;
+                volume.Attaching = true;
                 serial = Serial(volume.Id);
             }
 
@@ -120,6 +123,7 @@ internal sealed partial class OsseaEmulatorCloud
                     {
                         DetachRecord(volume);
                         volume.Busy = false;
+                        volume.Attaching = false;
                     }
 
                     throw EmulatorApiError.Internal($"Failed to attach volume {volume.Name} to VM {vm.Name}: {ex.Message}");
@@ -129,6 +133,7 @@ internal sealed partial class OsseaEmulatorCloud
             lock (_gate)
             {
                 volume.Busy = false;
+                volume.Attaching = false;
                 return new JsonObject { ["volume"] = volume.ToJson() };
             }
         });
