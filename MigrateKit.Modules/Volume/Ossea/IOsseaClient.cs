@@ -6,6 +6,14 @@ namespace MigrateKit.Modules.Volume.Ossea;
 /// are reported to the <see cref="IOsseaJobRecorder"/> with the given <see cref="OsseaOperation"/>.
 /// Failures are <see cref="OsseaApiException"/>.
 /// </summary>
+/// <remarks>
+/// Retries: read-only calls repeat after any transient failure; every call repeats after 429/502/503/504
+/// or a connection that never opened (see <see cref="OsseaErrorCodes.IsTransient"/>). A state-changing
+/// call whose answer was lost (timeout, broken connection) is never resent blindly: create, attach,
+/// detach and delete look at OSSEA's state first and resend only when it shows nothing happened; the
+/// others (resize, snapshot revert/delete, start/stop/destroy) throw with
+/// <see cref="OsseaApiException.OutcomeUnknown"/> so the caller checks before deciding.
+/// </remarks>
 internal interface IOsseaClient
 {
     /// <summary>The zone of this client's config.</summary>

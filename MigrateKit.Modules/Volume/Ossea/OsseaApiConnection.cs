@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Runtime.ExceptionServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -50,20 +51,21 @@ internal sealed partial class OsseaApiConnection
     {
         for (var attempt = 1; ; attempt++)
         {
-            OsseaApiException failure;
+            ExceptionDispatchInfo captured;
             try
             {
                 return await SendOnceAsync(request, read, attempt, cancellationToken).ConfigureAwait(false);
             }
             catch (OsseaApiException ex)
             {
-                failure = ex;
+                captured = ExceptionDispatchInfo.Capture(ex);
             }
 
+            var failure = (OsseaApiException)captured.SourceException;
             if (!failure.IsTransient || attempt >= _options.MaxAttempts)
             {
                 OsseaLog.RequestFailed(_logger, request.Command, failure.Code, failure.CsErrorCode, failure.IsTransient, failure.OutcomeUnknown, failure.Text);
-                throw failure;
+                captured.Throw();
             }
 
             var delay = RetryDelay(attempt, failure);
@@ -204,7 +206,9 @@ internal sealed partial class OsseaApiConnection
         query.Append(OsseaRequestSigner.SignatureParameter).Append('=').Append(OsseaRequestSigner.Encode(signature));
 
         HttpRequestMessage message;
-        if (request.RequiresPost || query.Length > _options.MaxGetQueryLength)
+        if (request.RequiresPost
+            || (_options.PostStateChangingRequests && !request.ReadOnly)
+            || query.Length > _options.MaxGetQueryLength)
         {
             message = new HttpRequestMessage(HttpMethod.Post, _endpoint)
             {

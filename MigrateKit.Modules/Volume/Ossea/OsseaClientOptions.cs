@@ -36,6 +36,12 @@ internal sealed class OsseaClientOptions
     /// <summary>Requests whose query string would be longer than this are sent as a POST form.</summary>
     public int MaxGetQueryLength { get; set; } = 4096;
 
+    /// <summary>
+    /// Send state-changing commands as POST forms (reads stay GET). Needed when the cloud runs with
+    /// <c>enforce.post.requests.and.timestamps=true</c>, which makes state-changing APIs POST-only.
+    /// </summary>
+    public bool PostStateChangingRequests { get; set; }
+
     public void Validate()
     {
         static void Positive(TimeSpan value, string name)

@@ -28,6 +28,30 @@ internal static class OsseaErrorCodes
     public const int ServiceUnavailable = 503;
     public const int GatewayTimeout = 504;
 
+    /// <summary>The ApiErrorCode name of a code, for messages (e.g. 431 → PARAM_ERROR).</summary>
+    public static string Name(int code) => code switch
+    {
+        NoResponse => "NO_RESPONSE",
+        Unauthorized => "UNAUTHORIZED",
+        MethodNotAllowed => "METHOD_NOT_ALLOWED",
+        ApiLimitExceeded => "API_LIMIT_EXCEED",
+        MalformedParameter => "MALFORMED_PARAMETER_ERROR",
+        ParamError => "PARAM_ERROR",
+        UnsupportedAction => "UNSUPPORTED_ACTION_ERROR",
+        InternalError => "INTERNAL_ERROR",
+        AccountError => "ACCOUNT_ERROR",
+        AccountResourceLimit => "ACCOUNT_RESOURCE_LIMIT_ERROR",
+        InsufficientCapacity => "INSUFFICIENT_CAPACITY_ERROR",
+        ResourceUnavailable => "RESOURCE_UNAVAILABLE_ERROR",
+        ResourceAllocation => "RESOURCE_ALLOCATION_ERROR",
+        ResourceInUse => "RESOURCE_IN_USE_ERROR",
+        NetworkRuleConflict => "NETWORK_RULE_CONFLICT_ERROR",
+        BadGateway => "BAD_GATEWAY",
+        ServiceUnavailable => "SERVICE_UNAVAILABLE",
+        GatewayTimeout => "GATEWAY_TIMEOUT",
+        _ => "HTTP_" + code.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+
     /// <summary>
     /// Whether a failed call may be sent again unchanged.
     /// <list type="bullet">

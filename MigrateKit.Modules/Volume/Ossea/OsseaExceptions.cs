@@ -65,7 +65,7 @@ internal sealed class OsseaApiException : OsseaException
         var cs = csErrorCode is { } c ? $", cserrorcode {c}" : string.Empty;
         return code == OsseaErrorCodes.NoResponse
             ? $"OSSEA {where} failed without a response: {text}"
-            : $"OSSEA {where} failed with error {code}{cs}: {text}";
+            : $"OSSEA {where} failed with error {code} ({OsseaErrorCodes.Name(code)}{cs}): {text}";
     }
 }
 

@@ -16,7 +16,9 @@ internal static partial class OsseaLog
         Message = "OSSEA {Command} attempt {Attempt} failed with {Code}: {Text}; retrying in {DelayMs} ms")]
     public static partial void RequestRetrying(ILogger logger, string command, int attempt, int code, string text, long delayMs);
 
-    [LoggerMessage(EventId = 4102, EventName = "OsseaRequestFailed", Level = LogLevel.Warning,
+    // Information, not Warning: many refusals are expected answers (431 for an unknown id, 431 for
+    // an attached volume); the caller decides what they mean and records that in the job log.
+    [LoggerMessage(EventId = 4102, EventName = "OsseaRequestFailed", Level = LogLevel.Information,
         Message = "OSSEA {Command} failed with {Code} (cserrorcode {CsErrorCode}, transient {Transient}, outcome unknown {OutcomeUnknown}): {Text}")]
     public static partial void RequestFailed(ILogger logger, string command, int code, int? csErrorCode, bool transient, bool outcomeUnknown, string text);
 

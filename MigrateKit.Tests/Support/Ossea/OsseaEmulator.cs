@@ -218,6 +218,18 @@ public sealed class OsseaEmulator : IAsyncDisposable
             return;
         }
 
+        if (Faults.AnswerDelay(command) is { } answerDelay)
+        {
+            try
+            {
+                await Task.Delay(answerDelay, context.RequestAborted).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+
         if (Faults.TakeLostAnswer(command))
         {
             // The command took effect; the caller never learns it.

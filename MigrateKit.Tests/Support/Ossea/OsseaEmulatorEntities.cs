@@ -167,6 +167,8 @@ internal sealed class EmVolume
     public string? Attached { get; set; }
     /// <summary>True while an attach/detach job works on it (ACS's Attaching state guard).</summary>
     public bool Busy { get; set; }
+    /// <summary>An attach job is between checkAndSetAttaching and the host's answer.</summary>
+    public bool Attaching { get; set; }
     public bool Removed { get; set; }
 
     public JsonObject ToJson()
@@ -175,7 +177,7 @@ internal sealed class EmVolume
         {
             ["id"] = Id, ["name"] = Name, ["zoneid"] = Zone.Id, ["zonename"] = Zone.Name, ["type"] = Type,
         };
-        if (Vm is not null)
+        if (Vm is not null && !Attaching)
         {
             json["deviceid"] = DeviceId;
             json["virtualmachineid"] = Vm.Id;
@@ -189,12 +191,12 @@ internal sealed class EmVolume
         json["provisioningtype"] = "thin";
         json["size"] = SizeBytes;
         json["created"] = Created;
-        if (Attached is not null && Vm is not null)
+        if (Attached is not null && Vm is not null && !Attaching)
         {
             json["attached"] = Attached;
         }
 
-        json["state"] = State;
+        json["state"] = Attaching ? "Attaching" : State;
         json["account"] = "admin";
         json["domainid"] = OsseaEmulatorCloud.DomainId;
         json["domain"] = "ROOT";

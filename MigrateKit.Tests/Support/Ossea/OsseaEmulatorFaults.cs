@@ -12,6 +12,7 @@ public sealed class OsseaEmulatorFaults
     private readonly Dictionary<string, JobFault> _jobFaults = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TimeSpan> _jobDelays = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _lostAnswers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, TimeSpan> _answerDelays = new(StringComparer.Ordinal);
     private int _rejectedSignatures;
     private int _postRequests;
 
@@ -93,10 +94,20 @@ public sealed class OsseaEmulatorFaults
         }
     }
 
+    /// <summary>Calls of the command are executed at once, but answered only after <paramref name="delay"/> (client timeouts).</summary>
+    public void DelayAnswers(string command, TimeSpan delay)
+    {
+        lock (_gate)
+        {
+            _answerDelays[command] = delay;
+        }
+    }
+
     public void Clear()
     {
         lock (_gate)
         {
+            _answerDelays.Clear();
             _callFaults.Clear();
             _jobFaults.Clear();
             _jobDelays.Clear();
@@ -158,6 +169,14 @@ public sealed class OsseaEmulatorFaults
             }
 
             return false;
+        }
+    }
+
+    internal TimeSpan? AnswerDelay(string command)
+    {
+        lock (_gate)
+        {
+            return _answerDelays.TryGetValue(command, out var delay) ? delay : null;
         }
     }
 

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using MigrateKit.Modules.Volume.Ossea;
 using MigrateKit.Tests.Support.Ossea;
@@ -164,11 +165,11 @@ public sealed class OsseaClientEmulatorTests
         await t.Client.AttachVolumeAsync(volume.Id, _emulator.OmaVmId, null, Op("attach"), ct);
 
         var ex = Assert.ThrowsAsync<OsseaApiException>(() => t.Client.AttachVolumeAsync(volume.Id, _emulator.OmaVmId, null, Op("attach"), ct));
-        Assert.That(ex!.Code, Is.EqualTo(431));
+        Assert.That((ex!.Code, ex.CsErrorCode), Is.EqualTo((530, (int?)4250)), "CloudRuntimeException in checkAndSetAttaching");
         Assert.That(ex.Text, Is.EqualTo("volume: vol-twice is already attached to a VM: migratekit-oma"));
         Assert.That(ex.JobId, Is.Not.Null);
         var failed = t.Recorder.Finished.Single(f => f.JobId == ex.JobId);
-        Assert.That((failed.Outcome, failed.CloudStackStatus, failed.ErrorCode), Is.EqualTo((OsseaJobOutcome.Failed, 2, (int?)431)));
+        Assert.That((failed.Outcome, failed.CloudStackStatus, failed.ErrorCode), Is.EqualTo((OsseaJobOutcome.Failed, 2, (int?)530)));
         await t.Client.DetachVolumeAsync(volume.Id, Op("detach"), ct);
     }
 
@@ -382,6 +383,34 @@ public sealed class OsseaClientEmulatorTests
     }
 
     [Test]
+    public async Task ATimedOutCreateIsResolvedByNameNotResent(CancellationToken ct)
+    {
+        using var t = NewClient(o => o.RequestTimeout = TimeSpan.FromSeconds(1));
+        _emulator.Faults.DelayAnswers("createVolume", TimeSpan.FromSeconds(30)); // aborted when the client gives up
+        var volume = await NewVolumeAsync(t, "vol-slow-answer");
+        Assert.That(_emulator.Faults.CallCount("createVolume"), Is.EqualTo(1));
+        Assert.That(_emulator.Volumes().Count(v => v.Name == "vol-slow-answer"), Is.EqualTo(1));
+        Assert.That(volume.Name, Is.EqualTo("vol-slow-answer"));
+        Assert.That(t.Logs.Lines, Has.Some.Contains("OsseaCreateAdopted"));
+    }
+
+    [Test]
+    public async Task ABrokenRecorderDoesNotAbandonTheOperation(CancellationToken ct)
+    {
+        using var t = OsseaTestClient.Create(_emulator, recorderOverride: new ThrowingRecorder());
+        var volume = await NewVolumeAsync(t, "vol-recorder-down");
+        Assert.That(volume.State, Is.EqualTo("Allocated"));
+        Assert.That(t.Logs.Lines.Count(l => l.Contains("OsseaJobRecorderFailed")), Is.EqualTo(2));
+    }
+
+    private sealed class ThrowingRecorder : IOsseaJobRecorder
+    {
+        public Task JobStartedAsync(OsseaJobStarted job, CancellationToken cancellationToken) => throw new InvalidOperationException("database down");
+
+        public Task JobFinishedAsync(OsseaJobFinished job, CancellationToken cancellationToken) => throw new InvalidOperationException("database down");
+    }
+
+    [Test]
     public async Task ALostAttachAnswerIsResolvedFromTheVolumeState(CancellationToken ct)
     {
         using var t = NewClient();
@@ -447,6 +476,59 @@ public sealed class OsseaClientEmulatorTests
         Assert.That(await t.Client.ListVolumesAsync(new OsseaVolumeQuery(Name: name), ct), Is.Empty);
         Assert.That(_emulator.Faults.PostRequests, Is.EqualTo(1));
         Assert.That(_emulator.Faults.RejectedSignatures, Is.Zero);
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public async Task AwkwardCharactersSurviveSigningAndTransport(bool post, CancellationToken ct)
+    {
+        // The values Java's URLEncoder treats differently from .NET's encoders, plus query syntax.
+        using var t = NewClient(o => o.MaxGetQueryLength = post ? 256 : 4096);
+        var name = "a b*c~d/é!()'+&=%;😀" + (post ? new string('z', 300) : "");
+        Assert.That(await t.Client.ListVolumesAsync(new OsseaVolumeQuery(Name: name), ct), Is.Empty);
+        var created = await NewVolumeAsync(t, name);
+        Assert.That((await t.Client.ListVolumesAsync(new OsseaVolumeQuery(Name: name), ct)).Single().Id, Is.EqualTo(created.Id));
+        Assert.That(_emulator.Faults.RejectedSignatures, Is.Zero);
+        Assert.That(_emulator.Faults.PostRequests, post ? Is.GreaterThanOrEqualTo(3) : Is.Zero);
+    }
+
+    [Test]
+    public async Task StateChangingCallsCanGoAsPost(CancellationToken ct)
+    {
+        using var t = NewClient(o => o.PostStateChangingRequests = true);
+        var volume = await NewVolumeAsync(t, "vol-post");
+        await t.Client.DeleteVolumeAsync(volume.Id, ct);
+        Assert.That(_emulator.Faults.PostRequests, Is.EqualTo(2), "createVolume and deleteVolume; queryAsyncJobResult stays GET");
+        Assert.That(_emulator.Faults.CallCount("queryAsyncJobResult"), Is.GreaterThanOrEqualTo(1));
+    }
+
+    [Test]
+    public void TheFactoryCannotBeBuiltWithoutARecorder()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddOsseaClient();
+        using var provider = services.BuildServiceProvider();
+        Assert.Throws<InvalidOperationException>(() =>
+            provider.GetRequiredService<OsseaClientFactory>());
+    }
+
+    [Test]
+    public void TheFactoryRejectsBadConfigsWithoutEchoingSecrets()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddSingleton<IOsseaJobRecorder>(new RecordingJobRecorder());
+        services.AddOsseaClient();
+        using var provider = services.BuildServiceProvider();
+        var factory = provider.GetRequiredService<OsseaClientFactory>();
+        var good = new OsseaConfig { Name = "c", ApiUrl = "https://cloud.example/client/api", ApiKey = "AK", SecretKey = "SK-secret", Zone = "z" };
+        Assert.That(factory.Create(good), Is.Not.Null);
+        Assert.Throws<ArgumentException>(() => factory.Create(good with { ApiUrl = "ftp://cloud.example/client/api" }));
+        Assert.Throws<ArgumentException>(() => factory.Create(good with { ApiUrl = "https://cloud.example/client/api?apiKey=x" }));
+        var ex = Assert.Throws<ArgumentException>(() => factory.Create(good with { SecretKey = "top\u0001secret" }));
+        Assert.That(ex!.Message, Does.Not.Contain("top"));
+        Assert.Throws<ArgumentException>(() => factory.Create(good with { Zone = " " }));
     }
 
     [Test]

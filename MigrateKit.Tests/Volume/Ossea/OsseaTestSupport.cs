@@ -74,7 +74,8 @@ internal sealed class OsseaTestClient : IDisposable
         string? apiKey = null,
         string? secretKey = null,
         TimeProvider? time = null,
-        string? apiUrl = null)
+        string? apiUrl = null,
+        IOsseaJobRecorder? recorderOverride = null)
     {
         var recorder = new RecordingJobRecorder();
         var logs = new CapturingLoggerProvider();
@@ -85,7 +86,7 @@ internal sealed class OsseaTestClient : IDisposable
             services.AddSingleton(time);
         }
 
-        services.AddSingleton<IOsseaJobRecorder>(recorder);
+        services.AddSingleton(recorderOverride ?? recorder);
         services.AddOsseaClient(o =>
         {
             o.RequestTimeout = TimeSpan.FromSeconds(5);
