@@ -127,8 +127,17 @@ internal sealed partial class VSphereClient
             areas);
     }
 
-    private static bool IsChangeIdRejection(VSphereFaultException e)
-        => e.FaultType is "FileFault" or "FileNotFound" or "CannotAccessFile" or "InvalidArgument";
+    /// <summary>
+    /// FileFault family (asking for changes from before CBT was on, or after a reset), or
+    /// InvalidArgument about the change id. InvalidArgument naming another parameter (startOffset,
+    /// deviceKey) is a caller bug, not a CBT reset, and stays a plain fault.
+    /// </summary>
+    private static bool IsChangeIdRejection(VSphereFaultException e) => e.FaultType switch
+    {
+        "FileFault" or "FileNotFound" or "CannotAccessFile" => true,
+        "InvalidArgument" => e.InvalidProperty is null or "" or "changeId",
+        _ => false,
+    };
 
     /// <summary>
     /// Every changed area of a disk: QueryChangedDiskAreas from offset 0, each time from
