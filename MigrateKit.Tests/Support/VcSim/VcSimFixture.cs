@@ -7,6 +7,11 @@ using MigrateKit.Modules.Vma.VSphere;
 
 namespace MigrateKit.Tests.Support.VcSim;
 
+/// <summary>One VM as the simulator itself holds it (GET /_test/inventory).</summary>
+internal sealed record VcSimVm(
+    string Moref, string Name, string PowerState, bool ChangeTrackingEnabled,
+    IReadOnlyList<int> DiskKeys, IReadOnlyList<int> NicKeys, IReadOnlyList<string> Snapshots);
+
 /// <summary>What to start the simulator with.</summary>
 internal sealed record VcSimSettings(int? SessionIdleSeconds = null);
 
@@ -76,6 +81,7 @@ internal sealed class VcSimInstance : IAsyncDisposable
         psi.Environment["VCSIM_USER"] = User;
         psi.Environment["VCSIM_PASSWORD_FILE"] = passwordFile;
         psi.Environment["VCSIM_CBT_FILE"] = cbtFile;
+        psi.Environment["VCSIM_EXIT_ON_STDIN_EOF"] = "1"; // our stdin pipe closes if this test host dies
         psi.Environment["TMPDIR"] = dir; // the simulator's datastores are temp dirs: keep them with the instance
         if (settings.SessionIdleSeconds is int idle)
         {
@@ -146,18 +152,29 @@ internal sealed class VcSimInstance : IAsyncDisposable
         File.Move(tmp, CbtFile, overwrite: true);
     }
 
+    private HttpClient ControlClient() => new(new SocketsHttpHandler
+    {
+        SslOptions = new SslClientAuthenticationOptions
+        {
+            RemoteCertificateValidationCallback = (_, cert, _, _) =>
+                cert is not null && VSphereOptions.FormatThumbprint(SHA1.HashData(cert.GetRawCertData())) == Thumbprint,
+        },
+    });
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    /// <summary>The simulator's own view of its VMs, read from its registry rather than through SOAP.</summary>
+    public async Task<IReadOnlyList<VcSimVm>> InventoryAsync(CancellationToken ct)
+    {
+        using var http = ControlClient();
+        var json = await http.GetStringAsync(new Uri(Url, "/_test/inventory"), ct);
+        return JsonSerializer.Deserialize<List<VcSimVm>>(json, Json) ?? [];
+    }
+
     /// <summary>Makes the simulator forget every session it issued (POST /_test/expire-sessions).</summary>
     public async Task<int> ExpireSessionsAsync(CancellationToken ct)
     {
-        using var handler = new SocketsHttpHandler
-        {
-            SslOptions = new SslClientAuthenticationOptions
-            {
-                RemoteCertificateValidationCallback = (_, cert, _, _) =>
-                    cert is not null && VSphereOptions.FormatThumbprint(SHA1.HashData(cert.GetRawCertData())) == Thumbprint,
-            },
-        };
-        using var http = new HttpClient(handler);
+        using var http = ControlClient();
         using var response = await http.PostAsync(new Uri(Url, "/_test/expire-sessions"), null, ct);
         response.EnsureSuccessStatusCode();
         using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync(ct));
@@ -184,8 +201,13 @@ internal sealed class VcSimInstance : IAsyncDisposable
         {
             if (!process.HasExited)
             {
-                process.Kill();
-                process.WaitForExit(5000);
+                // Closing stdin lets it shut down cleanly (and remove its datastore temp dirs).
+                process.StandardInput.Close();
+                if (!process.WaitForExit(3000))
+                {
+                    process.Kill();
+                    process.WaitForExit(5000);
+                }
             }
         }
         catch (InvalidOperationException)

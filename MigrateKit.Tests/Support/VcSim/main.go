@@ -7,7 +7,8 @@
 //     whose config.changeTrackingEnabled is true, frozen into the snapshot's own config;
 //   - session expiry on demand (POST /_test/expire-sessions) or after idle seconds, with the
 //     NotAuthenticated fault real vCenter sends, also for PropertyCollector calls (the simulator
-//     lets those through without a session).
+//     lets those through without a session);
+//   - GET /_test/inventory: the simulator's own view of its VMs (JSON), to cross-check discovery.
 //
 // Test support only: it never ships. It binds 127.0.0.1 only and prints one JSON line
 // {"url":…,"thumbprint":…,"pid":…} on stdout when ready.
@@ -19,6 +20,7 @@
 //	VCSIM_PASSWORD_FILE         file holding the password (required; never argv)
 //	VCSIM_CBT_FILE              JSON file with changed areas (optional; read on every call)
 //	VCSIM_SESSION_IDLE_SECONDS  expire sessions idle that long (optional)
+//	VCSIM_EXIT_ON_STDIN_EOF     "1": stop when stdin closes, so a test host that dies takes it along
 //
 // CBT file format:
 //
@@ -159,8 +161,14 @@ func run() error {
 	})
 	fmt.Println(string(ready))
 
-	signals := make(chan os.Signal, 1)
+	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	if os.Getenv("VCSIM_EXIT_ON_STDIN_EOF") == "1" {
+		go func() {
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			signals <- syscall.SIGTERM
+		}()
+	}
 	select {
 	case <-signals:
 	case err := <-done:
@@ -339,7 +347,7 @@ func newCbtState() *cbtState {
 	}
 }
 
-func (s *cbtState) Reference() types.ManagedObjectReference          { return s.self }
+func (s *cbtState) Reference() types.ManagedObjectReference           { return s.self }
 func (s *cbtState) UpdateObject(mo.Reference, []types.PropertyChange) {}
 func (s *cbtState) RemoveObject(types.ManagedObjectReference)         {}
 
@@ -423,6 +431,10 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.expireAll(w, r)
 		return
 	}
+	if r.URL.Path == "/_test/inventory" {
+		inventory(w)
+		return
+	}
 	if r.URL.Path != "/sdk" || r.Method != http.MethodPost {
 		f.inner.ServeHTTP(w, r)
 		return
@@ -476,6 +488,56 @@ func (f *front) expireAll(w http.ResponseWriter, r *http.Request) {
 	log.Printf("expired %d session(s) on request", n)
 	w.Header().Set("Content-Type", "application/json")
 	fmt.Fprintf(w, "{\"expired\":%d}\n", n)
+}
+
+type inventoryVM struct {
+	Moref            string   `json:"moref"`
+	Name             string   `json:"name"`
+	PowerState       string   `json:"powerState"`
+	ChangeTrackingOn bool     `json:"changeTrackingEnabled"`
+	DiskKeys         []int32  `json:"diskKeys"`
+	NicKeys          []int32  `json:"nicKeys"`
+	Snapshots        []string `json:"snapshots"`
+}
+
+// inventory is the simulator's own view of its VMs (read from its registry, not through SOAP),
+// for tests to cross-check what the client discovers.
+func inventory(w http.ResponseWriter) {
+	var out []inventoryVM
+	for _, e := range simulator.Map.All("VirtualMachine") {
+		vm, ok := e.(*simulator.VirtualMachine)
+		if !ok {
+			continue
+		}
+		simulator.Map.WithLock(vm, func() {
+			v := inventoryVM{Moref: vm.Self.Value, Name: vm.Name, PowerState: string(vm.Runtime.PowerState),
+				DiskKeys: []int32{}, NicKeys: []int32{}, Snapshots: []string{}}
+			if vm.Config != nil {
+				v.ChangeTrackingOn = vm.Config.ChangeTrackingEnabled != nil && *vm.Config.ChangeTrackingEnabled
+				for _, d := range vm.Config.Hardware.Device {
+					switch d.(type) {
+					case *types.VirtualDisk:
+						v.DiskKeys = append(v.DiskKeys, d.GetVirtualDevice().Key)
+					case types.BaseVirtualEthernetCard:
+						v.NicKeys = append(v.NicKeys, d.GetVirtualDevice().Key)
+					}
+				}
+			}
+			if vm.Snapshot != nil {
+				var walk func([]types.VirtualMachineSnapshotTree)
+				walk = func(trees []types.VirtualMachineSnapshotTree) {
+					for _, t := range trees {
+						v.Snapshots = append(v.Snapshots, t.Snapshot.Value)
+						walk(t.ChildSnapshotList)
+					}
+				}
+				walk(vm.Snapshot.RootSnapshotList)
+			}
+			out = append(out, v)
+		})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
 }
 
 // sessionValid asks the simulator itself (in process) whether the cookie names a live session.

@@ -86,6 +86,8 @@ public sealed partial class VSphereCbtSnapshotTests : VcSimFixture
         var first = await client.CreateSnapshotAsync(vm.Ref, "migratekit-1", "sync 1", quiesce: false, Ct);
         var tree = await client.ListSnapshotsAsync(vm.Ref, Ct);
         Assert.That(tree.Select(s => (s.Ref, s.Name, s.Quiesced)), Is.EqualTo(new[] { (first, "migratekit-1", false) }));
+        Assert.That((await Sim.InventoryAsync(Ct)).Single(v => v.Moref == vm.Ref.Value).Snapshots,
+            Is.EqualTo(new[] { first.Value }), "the simulator's own snapshot tree");
 
         var firstDisks = await client.GetSnapshotDisksAsync(first, Ct);
         Assert.That(firstDisks.Select(d => d.DeviceKey), Is.EqualTo(vm.Disks.Select(d => d.DeviceKey)));
@@ -112,6 +114,7 @@ public sealed partial class VSphereCbtSnapshotTests : VcSimFixture
 
         await client.RemoveSnapshotAsync(second, Ct);
         Assert.That(await client.ListSnapshotsAsync(vm.Ref, Ct), Is.Empty);
+        Assert.That((await Sim.InventoryAsync(Ct)).Single(v => v.Moref == vm.Ref.Value).Snapshots, Is.Empty);
     }
 
     [Test]

@@ -62,6 +62,24 @@ public sealed class VSphereDiscoveryTests : VcSimFixture
     }
 
     [Test]
+    public async Task DiscoveryMatchesTheSimulatorsOwnView()
+    {
+        await using var client = Sim.CreateClient();
+        var discovered = await client.DiscoverVmsAsync(Ct);
+        var truth = await Sim.InventoryAsync(Ct);
+
+        Assert.That(discovered.Select(v => (v.Ref.Value, v.Name, v.PowerState, v.ChangeTrackingEnabled)),
+            Is.EquivalentTo(truth.Select(v => (v.Moref, v.Name, v.PowerState, v.ChangeTrackingEnabled))));
+        foreach (var vm in discovered)
+        {
+            var t = truth.Single(x => x.Moref == vm.Ref.Value);
+            Assert.That(vm.Disks.Select(d => d.DeviceKey), Is.EquivalentTo(t.DiskKeys), vm.Name);
+            Assert.That(vm.Nics.Select(n => n.DeviceKey), Is.EquivalentTo(t.NicKeys), vm.Name);
+            Assert.That(vm.Nics.Select(n => n.NetworkName), Has.None.Empty.And.None.EqualTo("unknown"), vm.Name);
+        }
+    }
+
+    [Test]
     public async Task FixtureVmShowsEveryDiskAndNicDetail()
     {
         await using var client = Sim.CreateClient();
