@@ -19,4 +19,8 @@ internal static partial class VSphereLog
     [LoggerMessage(EventId = 7103, EventName = "VSphereGuestShutdownFallback", Level = LogLevel.Warning,
         Message = "Guest shutdown of {Vm} did not finish ({Reason}); powering off")]
     public static partial void GuestShutdownFallback(ILogger logger, string vm, string reason);
+
+    [LoggerMessage(EventId = 7104, EventName = "VSphereKeepAliveFailed", Level = LogLevel.Warning,
+        Message = "vCenter keep-alive failed: {Reason}")]
+    public static partial void KeepAliveFailed(ILogger logger, string reason);
 }

@@ -10,7 +10,8 @@ internal static class VSphereRegistration
     /// <summary>
     /// Registers one shared <see cref="VSphereClient"/> built from configuration section
     /// <c>VSphere</c> (Address, User, PasswordFile, Thumbprint, RequestTimeout, TaskTimeout).
-    /// The options are validated when the client is first resolved.
+    /// The options are validated when the client is first resolved. With an address configured it
+    /// also runs <see cref="VSphereKeepAliveService"/>.
     /// </summary>
     internal static IServiceCollection AddVSphereClient(IServiceCollection services, IConfiguration configuration)
     {
@@ -22,6 +23,10 @@ internal static class VSphereRegistration
             sp.GetRequiredService<VSphereOptions>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetService<ILogger<VSphereClient>>()));
+        if (!string.IsNullOrWhiteSpace(options.Address))
+        {
+            services.AddHostedService<VSphereKeepAliveService>();
+        }
         return services;
     }
 }

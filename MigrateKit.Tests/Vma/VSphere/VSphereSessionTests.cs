@@ -131,3 +131,36 @@ public sealed class VSphereIdleSessionTests : VcSimFixture
         Assert.That(client.LoginCount, Is.EqualTo(2));
     }
 }
+
+/// <summary>The keep-alive service on a fake clock against the simulator.</summary>
+[NonParallelizable] // one simulator process per fixture
+public sealed class VSphereKeepAliveTests : VcSimFixture
+{
+    [Test]
+    public async Task KeepAliveTicksOnlyAfterLoginAndRenewsAnExpiredSession()
+    {
+        var ct = TestContext.CurrentContext.CancellationToken;
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UnixEpoch);
+        await using var client = Sim.CreateClient(time);
+        using var service = new VSphereKeepAliveService(client, time);
+
+        await service.PingAsync(ct);
+        Assert.That(client.LoginCount, Is.Zero, "no login just to keep nothing alive");
+
+        await client.ConnectAsync(ct);
+        await service.StartAsync(ct);
+        await Sim.ExpireSessionsAsync(ct);
+        time.Advance(VSphereKeepAliveService.Interval);
+
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (service.Pings == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20, ct);
+        }
+        await service.StopAsync(ct);
+
+        Assert.That(service.Pings, Is.EqualTo(1));
+        Assert.That(client.LoginCount, Is.EqualTo(2), "the tick found the session gone and logged in again");
+        Assert.That(await client.IsSessionActiveAsync(ct), Is.True);
+    }
+}
