@@ -160,7 +160,7 @@ public sealed class VSpherePureTests
     }
 
     /// <summary>A scripted vCenter for what the simulator cannot do: PropertyCollector continuation tokens and oversized answers.</summary>
-    private sealed class ScriptedVCenter(Func<string, string> answer) : HttpMessageHandler
+    private sealed class ScriptedVCenter(Func<string, string, string> answer) : HttpMessageHandler
     {
         public List<string> Methods { get; } = [];
 
@@ -172,7 +172,7 @@ public sealed class VSpherePureTests
             {
                 Methods.Add(method);
             }
-            var response = new HttpResponseMessage(HttpStatusCode.OK) { Content = new ByteArrayContent(Envelope(answer(method))) };
+            var response = new HttpResponseMessage(HttpStatusCode.OK) { Content = new ByteArrayContent(Envelope(answer(method, body))) };
             response.Content.Headers.ContentType = new("text/xml");
             if (method == "Login")
             {
@@ -201,7 +201,7 @@ public sealed class VSpherePureTests
         try
         {
             static string Obj(string v) => $"""<objects><obj type="Folder">{v}</obj><propSet><name>name</name><val xsi:type="xsd:string">{v}</val></propSet></objects>""";
-            var handler = new ScriptedVCenter(method => method switch
+            var handler = new ScriptedVCenter((method, _) => method switch
             {
                 "RetrieveServiceContent" => ServiceContent,
                 "Login" => """<LoginResponse xmlns="urn:vim25"><returnval><key>k</key></returnval></LoginResponse>""",
@@ -236,7 +236,7 @@ public sealed class VSpherePureTests
         try
         {
             var big = new string('x', 200 * 1024);
-            var handler = new ScriptedVCenter(_ => $"""<RetrieveServiceContentResponse xmlns="urn:vim25"><returnval>{big}</returnval></RetrieveServiceContentResponse>""");
+            var handler = new ScriptedVCenter((_, _) => $"""<RetrieveServiceContentResponse xmlns="urn:vim25"><returnval>{big}</returnval></RetrieveServiceContentResponse>""");
             using var client = new VSphereClient(ScriptedOptions(pw, maxResponse: 128 * 1024), TimeProvider.System, handler: handler);
 
             var e = Assert.ThrowsAsync<VSphereException>(() => client.ConnectAsync(CancellationToken.None));
@@ -256,7 +256,7 @@ public sealed class VSpherePureTests
         await File.WriteAllTextAsync(pw, "secret");
         try
         {
-            var handler = new ScriptedVCenter(method => method switch
+            var handler = new ScriptedVCenter((method, _) => method switch
             {
                 "RetrieveServiceContent" => ServiceContent,
                 "Login" => """<LoginResponse xmlns="urn:vim25"><returnval><key>k</key></returnval></LoginResponse>""",
@@ -277,5 +277,44 @@ public sealed class VSpherePureTests
         {
             File.Delete(pw);
         }
+    }
+
+    [Test]
+    public async Task GuestShutdownFallsBackToPowerOffWithoutTools()
+    {
+        var pw = Path.GetTempFileName();
+        await File.WriteAllTextAsync(pw, "secret");
+        try
+        {
+            var off = false;
+            var handler = new ScriptedVCenter((method, body) => method switch
+            {
+                "RetrieveServiceContent" => ServiceContent,
+                "Login" => """<LoginResponse xmlns="urn:vim25"><returnval><key>k</key></returnval></LoginResponse>""",
+                "ShutdownGuest" => """<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>VMware Tools is not running.</faultstring><detail><ToolsUnavailableFault xmlns="urn:vim25" xsi:type="ToolsUnavailable"/></detail></soapenv:Fault>""",
+                "PowerOffVM_Task" => Set(ref off, """<PowerOffVM_TaskResponse xmlns="urn:vim25"><returnval type="Task">task-9</returnval></PowerOffVM_TaskResponse>"""),
+                "RetrievePropertiesEx" when body.Contains(">task-9<", StringComparison.Ordinal) =>
+                    """<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval><objects><obj type="Task">task-9</obj><propSet><name>info</name><val xsi:type="TaskInfo"><state>success</state></val></propSet></objects></returnval></RetrievePropertiesExResponse>""",
+                "RetrievePropertiesEx" =>
+                    $"""<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval><objects><obj type="VirtualMachine">vm-1</obj><propSet><name>runtime.powerState</name><val xsi:type="VirtualMachinePowerState">{(off ? "poweredOff" : "poweredOn")}</val></propSet></objects></returnval></RetrievePropertiesExResponse>""",
+                _ => throw new InvalidOperationException(method),
+            });
+            using var client = new VSphereClient(ScriptedOptions(pw), TimeProvider.System, handler: handler);
+
+            var outcome = await client.ShutdownGuestAsync(MoRef.Vm("vm-1"), TimeSpan.FromMinutes(5), CancellationToken.None);
+
+            Assert.That(outcome, Is.EqualTo(ShutdownOutcome.ForcedPowerOff));
+            Assert.That(handler.Methods, Does.Contain("ShutdownGuest").And.Contain("PowerOffVM_Task"));
+        }
+        finally
+        {
+            File.Delete(pw);
+        }
+    }
+
+    private static string Set(ref bool flag, string answer)
+    {
+        flag = true;
+        return answer;
     }
 }
