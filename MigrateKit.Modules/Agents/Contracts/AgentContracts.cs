@@ -48,3 +48,6 @@ public interface IAgentChannel
 }
 
 public sealed class AgentUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>One enrolled agent by name; null when there is none.</summary>
+public sealed record GetAgentQuery(string Name) : IRequest<AgentView?>;

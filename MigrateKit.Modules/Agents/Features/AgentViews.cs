@@ -42,3 +42,12 @@ internal static class RevokeAgent
         }
     }
 }
+
+internal static class GetAgent
+{
+    internal sealed class Handler(AgentStore store, TunnelHost tunnel) : IRequestHandler<GetAgentQuery, AgentView?>
+    {
+        public async Task<AgentView?> Handle(GetAgentQuery request, CancellationToken cancellationToken) =>
+            await store.FindByNameAsync(request.Name, cancellationToken) is { } row ? AgentViewFactory.ToView(row, tunnel) : null;
+    }
+}

@@ -101,6 +101,12 @@ public sealed record GetVolumeDeviceQuery(string VolumeId) : IRequest<DeviceMapp
 
 public sealed record GetVolumeQuery(string VolumeId) : IRequest<VolumeView?>;
 
+/// <summary>
+/// A volume by its row id (<c>vm_disks.ossea_volume_id</c>). Other modules keep only this id and
+/// ask here for the rest: one source of truth for volume UUIDs.
+/// </summary>
+public sealed record GetVolumeByRowIdQuery(long Id) : IRequest<VolumeView?>;
+
 public sealed record ListVolumesQuery : IRequest<IReadOnlyList<VolumeView>>;
 
 public sealed record ListVolumeOperationsQuery(string? VolumeId = null, int Limit = 100) : IRequest<IReadOnlyList<VolumeOperationView>>;

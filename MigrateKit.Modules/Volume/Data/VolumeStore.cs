@@ -52,6 +52,7 @@ internal sealed class VolumeStore(MySqlDataSource dataSource)
         VALUES (@VolumeId, @VolumeName, @Size, @Status, @OsseaConfigId, @VolumeType, @DiskOfferingId, @ZoneId, @At, @At)
         """;
     private const string GetVolumeSql = $"SELECT {VolumeColumns} FROM ossea_volumes WHERE volume_id = @VolumeId";
+    private const string GetVolumeByRowIdSql = $"SELECT {VolumeColumns} FROM ossea_volumes WHERE id = @Id";
     private const string ListVolumesSql = $"SELECT {VolumeColumns} FROM ossea_volumes ORDER BY id";
     private const string VolumeNameExistsSql = "SELECT COUNT(*) FROM ossea_volumes WHERE ossea_config_id = @OsseaConfigId AND volume_name = @VolumeName";
     private const string UpdateVolumeStateSql = """
@@ -114,6 +115,8 @@ internal sealed class VolumeStore(MySqlDataSource dataSource)
         """;
 
     public Task<VolumeRow?> GetVolumeAsync(string volumeId, CancellationToken ct) => QuerySingleAsync<VolumeRow>(GetVolumeSql, new { VolumeId = volumeId }, ct);
+
+    public Task<VolumeRow?> GetVolumeByRowIdAsync(long id, CancellationToken ct) => QuerySingleAsync<VolumeRow>(GetVolumeByRowIdSql, new { Id = id }, ct);
 
     public Task<IReadOnlyList<VolumeRow>> ListVolumesAsync(CancellationToken ct) => QueryAsync<VolumeRow>(ListVolumesSql, null, ct);
 

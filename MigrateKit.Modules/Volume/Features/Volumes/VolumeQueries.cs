@@ -26,6 +26,17 @@ internal static class GetVolume
     }
 }
 
+internal static class GetVolumeByRowId
+{
+    internal sealed class Handler(VolumeStore store) : IRequestHandler<GetVolumeByRowIdQuery, VolumeView?>
+    {
+        public async Task<VolumeView?> Handle(GetVolumeByRowIdQuery request, CancellationToken cancellationToken) =>
+            await store.GetVolumeByRowIdAsync(request.Id, cancellationToken) is { } row
+                ? await VolumeViews.BuildAsync(store, row, cancellationToken)
+                : null;
+    }
+}
+
 internal static class ListVolumes
 {
     internal sealed class Handler(VolumeStore store) : IRequestHandler<ListVolumesQuery, IReadOnlyList<VolumeView>>
