@@ -26,8 +26,7 @@ internal static class AttachVolume
     {
         public async Task<DeviceMappingView> Handle(AttachVolumeCommand c, CancellationToken cancellationToken)
         {
-            var volume = await store.GetVolumeAsync(c.VolumeId, cancellationToken) ?? throw new NotFoundException($"No volume {c.VolumeId}.");
-            var (client, config) = await clients.GetAsync(volume.OsseaConfigId, cancellationToken);
+            var (volume, client, config) = await clients.ForVolumeAsync(store, c.VolumeId, cancellationToken);
             var vmId = c.VmId ?? config.OmaVmId ?? throw new ConflictException("The OSSEA config names no OMA appliance VM.");
             var toOma = vmId == config.OmaVmId;
             return await operations.RunAsync("attach", c.VolumeId, vmId, c, async ct =>

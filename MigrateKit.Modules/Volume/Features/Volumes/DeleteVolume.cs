@@ -12,8 +12,7 @@ internal static class DeleteVolume
     {
         public async Task<Unit> Handle(DeleteVolumeCommand c, CancellationToken cancellationToken)
         {
-            var volume = await store.GetVolumeAsync(c.VolumeId, cancellationToken) ?? throw new NotFoundException($"No volume {c.VolumeId}.");
-            var (client, _) = await clients.GetAsync(volume.OsseaConfigId, cancellationToken);
+            var (volume, client, _) = await clients.ForVolumeAsync(store, c.VolumeId, cancellationToken);
             return await operations.RunAsync("delete", c.VolumeId, volume.VmId, c, async ct =>
             {
                 using var _ = await locks.AcquireAsync([VolumeLocks.Volume(c.VolumeId)], ct);

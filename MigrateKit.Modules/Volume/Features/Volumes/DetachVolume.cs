@@ -14,9 +14,8 @@ internal static class DetachVolume
     {
         public async Task<Unit> Handle(DetachVolumeCommand c, CancellationToken cancellationToken)
         {
-            var volume = await store.GetVolumeAsync(c.VolumeId, cancellationToken) ?? throw new NotFoundException($"No volume {c.VolumeId}.");
             var mapping = await store.GetMappingAsync(c.VolumeId, cancellationToken);
-            var (client, _) = await clients.GetAsync(volume.OsseaConfigId, cancellationToken);
+            var (volume, client, _) = await clients.ForVolumeAsync(store, c.VolumeId, cancellationToken);
             var vmId = mapping?.VmId ?? volume.VmId;
             return await operations.RunAsync("detach", c.VolumeId, vmId, c, async ct =>
             {

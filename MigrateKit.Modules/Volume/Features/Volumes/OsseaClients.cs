@@ -38,6 +38,14 @@ internal sealed class OsseaClients(OsseaConfigStore configs, SecretProtector sec
         return (client, config);
     }
 
+    /// <summary>A recorded volume and the client of its OSSEA config; 404 when there is no such volume.</summary>
+    public async Task<(VolumeRow Volume, IOsseaClient Client, OsseaConfig Config)> ForVolumeAsync(VolumeStore store, string volumeId, CancellationToken ct)
+    {
+        var volume = await store.GetVolumeAsync(volumeId, ct) ?? throw new NotFoundException($"No volume {volumeId}.");
+        var (client, config) = await GetAsync(volume.OsseaConfigId, ct);
+        return (volume, client, config);
+    }
+
     /// <summary>The OSSEA operation record for the current job, so cloudstack_job_tracking joins the job log.</summary>
     public OsseaOperation Operation(string type) => new(type, jobs.Current?.CorrelationId, jobs.Current?.JobId);
 }

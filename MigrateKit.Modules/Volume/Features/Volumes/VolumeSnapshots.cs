@@ -20,12 +20,11 @@ internal static class ResizeVolume
     {
         public async Task<VolumeView> Handle(ResizeVolumeCommand c, CancellationToken cancellationToken)
         {
-            var volume = await store.GetVolumeAsync(c.VolumeId, cancellationToken) ?? throw new NotFoundException($"No volume {c.VolumeId}.");
+            var (volume, client, _) = await clients.ForVolumeAsync(store, c.VolumeId, cancellationToken);
             if (c.SizeBytes < volume.Size)
             {
                 throw new ConflictException($"Volume {c.VolumeId} is {volume.Size} bytes; shrinking a replication target would lose data.");
             }
-            var (client, _) = await clients.GetAsync(volume.OsseaConfigId, cancellationToken);
             return await operations.RunAsync("resize", c.VolumeId, volume.VmId, c, async ct =>
             {
                 using var _ = await locks.AcquireAsync([VolumeLocks.Volume(c.VolumeId)], ct);
@@ -44,8 +43,7 @@ internal static class CreateVolumeSnapshot
     {
         public async Task<VolumeSnapshotView> Handle(CreateVolumeSnapshotCommand c, CancellationToken cancellationToken)
         {
-            var volume = await store.GetVolumeAsync(c.VolumeId, cancellationToken) ?? throw new NotFoundException($"No volume {c.VolumeId}.");
-            var (client, _) = await clients.GetAsync(volume.OsseaConfigId, cancellationToken);
+            var (volume, client, _) = await clients.ForVolumeAsync(store, c.VolumeId, cancellationToken);
             return await operations.RunAsync("snapshot", c.VolumeId, volume.VmId, c, async ct =>
             {
                 using var _ = await locks.AcquireAsync([VolumeLocks.Volume(c.VolumeId)], ct);
@@ -63,8 +61,7 @@ internal static class RevertVolumeSnapshot
     {
         public async Task<VolumeSnapshotView> Handle(RevertVolumeSnapshotCommand c, CancellationToken cancellationToken)
         {
-            var volume = await store.GetVolumeAsync(c.VolumeId, cancellationToken) ?? throw new NotFoundException($"No volume {c.VolumeId}.");
-            var (client, _) = await clients.GetAsync(volume.OsseaConfigId, cancellationToken);
+            var (volume, client, _) = await clients.ForVolumeAsync(store, c.VolumeId, cancellationToken);
             return await operations.RunAsync("revert", c.VolumeId, volume.VmId, c, async ct =>
             {
                 using var _ = await locks.AcquireAsync([VolumeLocks.Volume(c.VolumeId)], ct);
@@ -86,8 +83,7 @@ internal static class DeleteVolumeSnapshot
     {
         public async Task<Unit> Handle(DeleteVolumeSnapshotCommand c, CancellationToken cancellationToken)
         {
-            var volume = await store.GetVolumeAsync(c.VolumeId, cancellationToken) ?? throw new NotFoundException($"No volume {c.VolumeId}.");
-            var (client, _) = await clients.GetAsync(volume.OsseaConfigId, cancellationToken);
+            var (volume, client, _) = await clients.ForVolumeAsync(store, c.VolumeId, cancellationToken);
             return await operations.RunAsync("delete-snapshot", c.VolumeId, volume.VmId, c, async ct =>
             {
                 await client.DeleteSnapshotAsync(c.SnapshotId, clients.Operation("delete_snapshot"), ct);
