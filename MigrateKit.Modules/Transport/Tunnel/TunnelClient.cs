@@ -272,6 +272,17 @@ public sealed class TunnelClient : IAsyncDisposable
 
             var connection = new TunnelConnection(ssl, isDialer: true, $"oma@{_options.Host}:{_options.Port}#{slot}", _services, _options.Connection, _logger, _time);
             connection.Start();
+            try
+            {
+                // TLS 1.3 lets the client finish first; wait for the OMA's first frame (or its refusal).
+                await connection.Ready.WaitAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+
             return connection;
         }
         catch (AuthenticationException ex) when (ssl is not null)

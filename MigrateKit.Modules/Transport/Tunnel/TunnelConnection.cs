@@ -43,6 +43,7 @@ internal sealed class TunnelConnection : IAsyncDisposable
     private readonly AsyncPulse _drainedPulse = new();
     private readonly CancellationTokenSource _closing = new();
     private readonly TaskCompletionSource<string> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private uint _nextLocalId;
     private uint _lastLocalId;
@@ -89,6 +90,13 @@ internal sealed class TunnelConnection : IAsyncDisposable
 
     public bool IsClosed => Volatile.Read(ref _abortStarted) != 0;
 
+    /// <summary>
+    /// Completes when the first frame from the peer has arrived (each side PINGs at start). For the
+    /// dialer this means the OMA has authorized it: a refused agent gets a GOAWAY instead and this
+    /// task fails with the OMA's reason.
+    /// </summary>
+    public Task Ready => _ready.Task;
+
     /// <summary>True once either side announced GOAWAY: no new streams on this connection.</summary>
     public bool IsDraining { get; private set; }
 
@@ -107,6 +115,7 @@ internal sealed class TunnelConnection : IAsyncDisposable
     public void Start()
     {
         _lastReceiveTimestamp = _time.GetTimestamp();
+        SendPing();
         var extra = _options.ConnectionWindow - TunnelConnectionOptions.InitialConnectionWindow;
         if (extra > 0)
         {
@@ -253,6 +262,9 @@ internal sealed class TunnelConnection : IAsyncDisposable
             stream.OnConnectionClosed(reason);
         }
 
+        _ready.TrySetException(new TunnelUnavailableException(reason));
+        _ = _ready.Task.Exception; // observed: nobody may be waiting
+
         _closing.CancelAfter(TimeSpan.FromSeconds(2)); // let the output loop flush the GOAWAY first
         _ = FinishCloseAsync(reason);
     }
@@ -314,6 +326,10 @@ internal sealed class TunnelConnection : IAsyncDisposable
                     while (TunnelWire.TryParse(buffer.Slice(consumed), _options.MaxFramePayload, ref consumed, ref examined, out var frame))
                     {
                         HandleFrame(frame);
+                        if (!IsClosed)
+                        {
+                            _ready.TrySetResult();
+                        }
                     }
 
                     if (result.IsCompleted)

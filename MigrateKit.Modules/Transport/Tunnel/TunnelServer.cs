@@ -135,7 +135,7 @@ public sealed class TunnelServer : IAsyncDisposable
     /// <summary>Waits until the agent's connection(s) are gone (after <see cref="DisconnectAgent"/>).</summary>
     public async Task WaitDisconnectedAsync(string agentName, CancellationToken cancellationToken)
     {
-        var closing = _sessions.Where(s => s.Value.AgentName == agentName).Select(s => s.Key.Closed).ToArray();
+        var closing = _sessions.Where(s => s.Value.AgentName == agentName).Select(s => s.Value.Removed).ToArray();
         await Task.WhenAll(closing).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -288,11 +288,12 @@ public sealed class TunnelServer : IAsyncDisposable
             }
 
             var connection = new TunnelConnection(ssl, isDialer: false, $"{decision.AgentName}@{remote}", _services, _options.Connection, _logger, _time);
-            _sessions[connection] = new AgentSession(decision.AgentName, remote, info.Fingerprint.ToString());
+            var session = new AgentSession(decision.AgentName, remote, info.Fingerprint.ToString());
+            _sessions[connection] = session;
             handedOff = true;
+            session.Removed = connection.Closed.ContinueWith(_ => _sessions.TryRemove(connection, out AgentSession? _), TaskScheduler.Default);
             connection.Start();
             TunnelLog.AgentConnected(_logger, decision.AgentName, remote, info.Fingerprint.ToString());
-            _ = connection.Closed.ContinueWith(_ => _sessions.TryRemove(connection, out AgentSession? _), TaskScheduler.Default);
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or AuthenticationException)
         {
@@ -380,5 +381,8 @@ public sealed class TunnelServer : IAsyncDisposable
         _stopping.Dispose();
     }
 
-    private sealed record AgentSession(string AgentName, EndPoint? Remote, string Fingerprint);
+    private sealed record AgentSession(string AgentName, EndPoint? Remote, string Fingerprint)
+    {
+        public Task Removed { get; set; } = Task.CompletedTask;
+    }
 }
