@@ -246,6 +246,7 @@ public sealed class TunnelClient : IAsyncDisposable
             {
                 TargetHost = _options.Host,
                 EnabledSslProtocols = SslProtocols.Tls13,
+                CipherSuitesPolicy = TunnelTls.CipherSuites,
                 ApplicationProtocols = [new SslApplicationProtocol(TunnelWire.TunnelAlpn)],
                 ClientCertificateContext = _clientContext,
                 CertificateRevocationCheckMode = X509RevocationMode.NoCheck,

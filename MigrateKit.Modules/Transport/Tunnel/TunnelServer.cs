@@ -205,6 +205,7 @@ public sealed class TunnelServer : IAsyncDisposable
                 ServerCertificateContext = _serverContext,
                 ClientCertificateRequired = true,
                 EnabledSslProtocols = SslProtocols.Tls13,
+                CipherSuitesPolicy = TunnelTls.CipherSuites,
                 ApplicationProtocols = [new SslApplicationProtocol(TunnelWire.TunnelAlpn), new SslApplicationProtocol(TunnelWire.EnrollAlpn)],
                 CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
                 RemoteCertificateValidationCallback = (_, certificate, _, _) =>
