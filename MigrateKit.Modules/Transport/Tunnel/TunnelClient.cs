@@ -240,7 +240,7 @@ public sealed class TunnelClient : IAsyncDisposable
         try
         {
             await socket.ConnectAsync(_options.Host, _options.Port, timeout.Token).ConfigureAwait(false);
-            ssl = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
+            ssl = new SslStream(new ReadAheadStream(new NetworkStream(socket, ownsSocket: true)), leaveInnerStreamOpen: false);
             string? serverError = null;
             await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
             {

@@ -194,7 +194,7 @@ public sealed class TunnelServer : IAsyncDisposable
     private async Task HandleConnectionAsync(Socket socket)
     {
         var remote = socket.RemoteEndPoint;
-        var ssl = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
+        var ssl = new SslStream(new ReadAheadStream(new NetworkStream(socket, ownsSocket: true)), leaveInnerStreamOpen: false);
         var handedOff = false;
         try
         {
