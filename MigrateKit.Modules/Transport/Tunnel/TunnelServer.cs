@@ -279,7 +279,15 @@ public sealed class TunnelServer : IAsyncDisposable
             using (var authorizing = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token))
             {
                 authorizing.CancelAfter(_options.HandshakeTimeout);
-                decision = await _authorizer.AuthorizeAsync(info, authorizing.Token).ConfigureAwait(false);
+                try
+                {
+                    decision = await _authorizer.AuthorizeAsync(info, authorizing.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (!_stopping.IsCancellationRequested)
+                {
+                    // E.g. the database is unreachable: refuse this attempt, the agent retries with backoff.
+                    decision = AgentAuthorization.Deny($"authorization unavailable ({ex.GetType().Name}: {ex.Message})");
+                }
             }
 
             if (!decision.Allowed || decision.AgentName is null)

@@ -242,3 +242,59 @@ internal static class TinyHttpServer
         }
     }
 }
+
+// Short keep-alive timers on a real TLS tunnel; serial like the other socket fixtures.
+[NonParallelizable]
+public class TunnelKeepAliveTests
+{
+    [Test]
+    public async Task PingsKeepAnIdleTunnelUpAndASilentPeerIsClosed()
+    {
+        var fast = new TunnelConnectionOptions { PingInterval = TimeSpan.FromMilliseconds(100), KeepAliveTimeout = TimeSpan.FromMilliseconds(500) };
+        await using var env = new TunnelTestEnvironment(connection: fast);
+        var client = await env.ConnectAgentAsync("agent-idle", connection: fast);
+
+        // A peer that authenticates and then never sends a frame (not even PONG).
+        var (certificate, issued) = env.Pki.IssueAgent("agent-silent");
+        env.Authorizer.Allow(issued);
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(IPAddress.Loopback, env.Port);
+        await using var silent = new System.Net.Security.SslStream(new NetworkStream(socket, ownsSocket: false));
+        await silent.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+        {
+            TargetHost = "localhost",
+            ApplicationProtocols = [new System.Net.Security.SslApplicationProtocol(TunnelWire.TunnelAlpn)],
+            ClientCertificateContext = System.Net.Security.SslStreamCertificateContext.Create(certificate, null, offline: true),
+            RemoteCertificateValidationCallback = (_, cert, _, _) => cert is not null,
+        });
+
+        await Task.Delay(1500); // three keep-alive timeouts
+        await env.Logs.WaitForAsync(l => l.Contains("agent-silent") && l.Contains("keep-alive timeout"), TimeSpan.FromSeconds(5));
+        Assert.That(env.Server.IsConnected("agent-silent"), Is.False);
+
+        // The idle but responsive agent is still there and usable.
+        Assert.That(env.Server.IsConnected("agent-idle"), Is.True);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await using var stream = await client.OpenStreamAsync("echo", cts.Token);
+        Assert.That(await TunnelTestEnvironment.EchoRoundTripAsync(stream, [5, 6], cts.Token), Is.EqualTo(new byte[] { 5, 6 }));
+    }
+
+    [Test]
+    public async Task GracefulStopLetsRunningStreamsFinish()
+    {
+        await using var env = new TunnelTestEnvironment();
+        var client = await env.ConnectAgentAsync("agent-stop");
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        var stream = await client.OpenStreamAsync("sink", cts.Token);
+        var stop = client.StopAsync(cts.Token); // GOAWAY: no new streams, running ones may finish
+        Assert.ThrowsAsync(Is.InstanceOf<Exception>(), async () => await client.OpenStreamAsync("echo", cts.Token));
+        await stream.WriteAsync(new byte[100_000], cts.Token);
+        stream.CompleteWrites();
+        var count = new byte[8];
+        await stream.ReadExactlyAsync(count, cts.Token);
+        Assert.That(System.Buffers.Binary.BinaryPrimitives.ReadInt64BigEndian(count), Is.EqualTo(100_000));
+        await stream.DisposeAsync();
+        await stop;
+        Assert.That(client.State, Is.EqualTo(TunnelClientState.Stopped));
+    }
+}
