@@ -67,7 +67,8 @@ public sealed class NbdServer : IAsyncDisposable
         var listener = new Socket(_options.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            // No explicit ReuseAddress: on Linux .NET maps it to SO_REUSEPORT, which would let a
+            // second server silently share the port.
             listener.Bind(_options.EndPoint);
             listener.Listen(128);
         }
