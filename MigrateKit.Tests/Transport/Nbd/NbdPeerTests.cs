@@ -49,7 +49,7 @@ public class NbdPeerTests
     /// <summary>Creates a file of <paramref name="size"/> bytes and exports it under a fresh name.</summary>
     private (string Name, string Path) Export(long size, bool readOnly = false, [System.Runtime.CompilerServices.CallerMemberName] string test = "")
     {
-        var name = $"{test}-{Guid.NewGuid():N}"[..Math.Min(test.Length + 9, 60)];
+        var name = $"{test[..Math.Min(test.Length, 30)]}-{Guid.NewGuid():N}"[..(Math.Min(test.Length, 30) + 9)];
         var path = _scratch.File(name + ".img");
         using (var f = File.Create(path))
         {
@@ -183,6 +183,27 @@ public class NbdPeerTests
         Assert.That(sh.ExitCode, Is.Zero, sh.ToString());
         Assert.That(sh.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries),
             Is.EqualTo(new[] { "write 1", "zero 1", "trim 1", "read 512" }), sh.ToString());
+    }
+
+    [Test]
+    public async Task MultiConnFlushOnOneConnectionCoversWritesOnAnother()
+    {
+        // qemu's nbd-multiconn check: write on B, flush on C, read on A.
+        var (name, path) = Export(1024 * 1024);
+        var script = $$"""
+            import nbd
+            hs = [nbd.NBD() for _ in range(3)]
+            for x in hs:
+                x.connect_uri("{{Uri(name)}}")
+            print(all(x.can_multi_conn() for x in hs))
+            hs[1].pwrite(b"m" * 4096, 8192)
+            hs[2].flush()
+            print(hs[0].pread(4, 8192))
+            """;
+        await using var sh = await ExternalProcess.RunAsync("nbdsh", ["-c", script], ToolTimeout, NbdshEnvironment);
+        Assert.That(sh.ExitCode, Is.Zero, sh.ToString());
+        Assert.That(sh.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries), Is.EqualTo(new[] { "True", "bytearray(b'mmmm')" }));
+        Assert.That((await File.ReadAllBytesAsync(path))[8192], Is.EqualTo((byte)'m'));
     }
 
     [Test]
