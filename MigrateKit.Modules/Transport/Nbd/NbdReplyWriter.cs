@@ -1,0 +1,125 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.IO.Pipelines;
+using System.Text;
+
+namespace MigrateKit.Modules.Transport.Nbd;
+
+/// <summary>
+/// The single writer of transmission replies for one server connection: requests finish
+/// concurrently, so every reply is framed and flushed under one lock and never interleaves.
+/// </summary>
+internal sealed class NbdReplyWriter(PipeWriter output)
+{
+    private readonly SemaphoreSlim _lock = new(1, 1);
+
+    /// <summary>Set once STRUCTURED_REPLY was agreed; READ data and errors then go in chunks.</summary>
+    public bool Structured { get; set; }
+
+    public async ValueTask SendOkAsync(ulong cookie, CancellationToken ct)
+    {
+        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            NbdFrameWriter.WriteSimpleReply(output.GetSpan(NbdWire.SimpleReplyLength), 0, cookie);
+            output.Advance(NbdWire.SimpleReplyLength);
+            await FlushAsync(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    public async ValueTask SendErrorAsync(ulong cookie, NbdError error, string message, CancellationToken ct)
+    {
+        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            if (!Structured)
+            {
+                NbdFrameWriter.WriteSimpleReply(output.GetSpan(NbdWire.SimpleReplyLength), (uint)error, cookie);
+                output.Advance(NbdWire.SimpleReplyLength);
+            }
+            else
+            {
+                // ERROR chunk: u32 error | u16 message length | message
+                var text = Encoding.UTF8.GetBytes(message.Length > 200 ? message[..200] : message);
+                var length = 6 + text.Length;
+                var span = output.GetSpan(NbdWire.ChunkHeaderLength + length);
+                NbdFrameWriter.WriteChunkHeader(span, NbdWire.ReplyFlagDone, NbdWire.ChunkError, cookie, (uint)length);
+                BinaryPrimitives.WriteUInt32BigEndian(span[20..], (uint)error);
+                BinaryPrimitives.WriteUInt16BigEndian(span[24..], (ushort)text.Length);
+                text.CopyTo(span[26..]);
+                output.Advance(NbdWire.ChunkHeaderLength + length);
+            }
+            await FlushAsync(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    public async ValueTask SendReadAsync(ulong cookie, ulong offset, ReadOnlyMemory<byte> data, CancellationToken ct)
+    {
+        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            if (Structured)
+            {
+                // One OFFSET_DATA chunk with DONE: u64 offset | data (also satisfies DF).
+                var span = output.GetSpan(NbdWire.ChunkHeaderLength + 8);
+                NbdFrameWriter.WriteChunkHeader(span, NbdWire.ReplyFlagDone, NbdWire.ChunkOffsetData, cookie, (uint)(data.Length + 8));
+                BinaryPrimitives.WriteUInt64BigEndian(span[20..], offset);
+                output.Advance(NbdWire.ChunkHeaderLength + 8);
+            }
+            else
+            {
+                NbdFrameWriter.WriteSimpleReply(output.GetSpan(NbdWire.SimpleReplyLength), 0, cookie);
+                output.Advance(NbdWire.SimpleReplyLength);
+            }
+            output.Write(data.Span);
+            await FlushAsync(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    public async ValueTask SendBlockStatusAsync(ulong cookie, uint contextId, List<(uint Length, uint Flags)> extents, CancellationToken ct)
+    {
+        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            // BLOCK_STATUS chunk: u32 context id | { u32 length | u32 flags } × n
+            var length = 4 + (8 * extents.Count);
+            var span = output.GetSpan(NbdWire.ChunkHeaderLength + length);
+            NbdFrameWriter.WriteChunkHeader(span, NbdWire.ReplyFlagDone, NbdWire.ChunkBlockStatus, cookie, (uint)length);
+            BinaryPrimitives.WriteUInt32BigEndian(span[20..], contextId);
+            var at = 24;
+            foreach (var (extentLength, flags) in extents)
+            {
+                BinaryPrimitives.WriteUInt32BigEndian(span[at..], extentLength);
+                BinaryPrimitives.WriteUInt32BigEndian(span[(at + 4)..], flags);
+                at += 8;
+            }
+            output.Advance(NbdWire.ChunkHeaderLength + length);
+            await FlushAsync(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    private async ValueTask FlushAsync(CancellationToken ct)
+    {
+        var result = await output.FlushAsync(ct).ConfigureAwait(false);
+        if (result.IsCanceled || result.IsCompleted)
+        {
+            throw new IOException("the NBD client stopped reading replies");
+        }
+    }
+}
