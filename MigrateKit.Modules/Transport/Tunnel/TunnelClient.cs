@@ -198,8 +198,9 @@ public sealed class TunnelClient : IAsyncDisposable
             {
                 break;
             }
-            catch (Exception ex) when (ex is IOException or SocketException or AuthenticationException or OperationCanceledException or TunnelProtocolException)
+            catch (Exception ex)
             {
+                // Whatever went wrong, the slot keeps trying: the agent must come back by itself.
                 reason = ex is OperationCanceledException ? $"no connection within {_options.ConnectTimeout.TotalSeconds:0.#} s" : ex.Message;
                 failures++;
             }

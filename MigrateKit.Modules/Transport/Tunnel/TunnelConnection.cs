@@ -371,6 +371,12 @@ internal sealed class TunnelConnection : IAsyncDisposable
         {
             reason = $"transport error: {ex.Message}";
         }
+        catch (Exception ex)
+        {
+            // A bug must cost this connection only, never the process.
+            code = TunnelErrorCode.InternalError;
+            reason = $"internal error: {ex.GetType().Name}: {ex.Message}";
+        }
         finally
         {
             await _input.CompleteAsync().ConfigureAwait(false);

@@ -304,9 +304,10 @@ public sealed class TunnelServer : IAsyncDisposable
             connection.Start();
             TunnelLog.AgentConnected(_logger, decision.AgentName, remote, info.Fingerprint.ToString());
         }
-        catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or AuthenticationException)
+        catch (Exception ex)
         {
-            TunnelLog.ConnectionRejected(_logger, remote, $"connection failed during setup: {ex.Message}");
+            // Never let one peer's setup failure escape the handler (or the process).
+            TunnelLog.ConnectionRejected(_logger, remote, $"connection failed during setup: {ex.GetType().Name}: {ex.Message}");
         }
         finally
         {
