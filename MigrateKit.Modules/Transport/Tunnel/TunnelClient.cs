@@ -234,8 +234,7 @@ public sealed class TunnelClient : IAsyncDisposable
 
     private async Task<TunnelConnection> ConnectAsync(int slot, CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_options.ConnectTimeout);
+        using var timeout = new Deadline(_options.ConnectTimeout, _time, cancellationToken);
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         SslStream? ssl = null;
         try

@@ -187,8 +187,7 @@ internal sealed class TunnelConnection : IAsyncDisposable
         }
 
         WriteGoAway(lastPeer, TunnelErrorCode.NoError, reason);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_options.DrainTimeout);
+        using var timeout = new Deadline(_options.DrainTimeout, _time, cancellationToken);
         try
         {
             while (true)

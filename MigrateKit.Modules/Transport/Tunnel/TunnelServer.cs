@@ -228,9 +228,8 @@ public sealed class TunnelServer : IAsyncDisposable
                 },
             };
 
-            using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token))
+            using (var handshake = new Deadline(_options.HandshakeTimeout, _time, _stopping.Token))
             {
-                handshake.CancelAfter(_options.HandshakeTimeout);
                 try
                 {
                     await ssl.AuthenticateAsServerAsync(tls, handshake.Token).ConfigureAwait(false);
@@ -276,9 +275,8 @@ public sealed class TunnelServer : IAsyncDisposable
             clientCertificate.Dispose();
 
             AgentAuthorization decision;
-            using (var authorizing = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token))
+            using (var authorizing = new Deadline(_options.HandshakeTimeout, _time, _stopping.Token))
             {
-                authorizing.CancelAfter(_options.HandshakeTimeout);
                 try
                 {
                     decision = await _authorizer.AuthorizeAsync(info, authorizing.Token).ConfigureAwait(false);
@@ -326,8 +324,7 @@ public sealed class TunnelServer : IAsyncDisposable
             return;
         }
 
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-        timeout.CancelAfter(_options.EnrollmentTimeout);
+        using var timeout = new Deadline(_options.EnrollmentTimeout, _time, _stopping.Token);
         try
         {
             await _enrollment.HandleAsync(ssl, remote, timeout.Token).ConfigureAwait(false);
@@ -348,7 +345,7 @@ public sealed class TunnelServer : IAsyncDisposable
         BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(TunnelWire.HeaderSize), 0);
         BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(TunnelWire.HeaderSize + 4), (uint)code);
         text.CopyTo(frame, TunnelWire.HeaderSize + 8);
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        using var timeout = new Deadline(TimeSpan.FromSeconds(2), _time, CancellationToken.None);
         try
         {
             await ssl.WriteAsync(frame, timeout.Token).ConfigureAwait(false);
