@@ -98,7 +98,13 @@ internal sealed class TunnelConnection : IAsyncDisposable
     public Task Ready => _ready.Task;
 
     /// <summary>True once either side announced GOAWAY: no new streams on this connection.</summary>
-    public bool IsDraining { get; private set; }
+    public bool IsDraining
+    {
+        get => Volatile.Read(ref _draining);
+        private set => Volatile.Write(ref _draining, value);
+    }
+
+    private bool _draining;
 
     public int ActiveStreams
     {
