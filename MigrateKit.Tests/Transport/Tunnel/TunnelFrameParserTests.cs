@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using MigrateKit.Modules.Transport.Tunnel;
+using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.Transport.Tunnel;
 
@@ -72,7 +73,7 @@ public class TunnelFrameParserTests
         var trailing = new byte[] { 0xAA, 0xBB };
         byte[] data = [.. frame, .. trailing];
         var contiguous = Parse(new ReadOnlySequence<byte>(data));
-        var segmented = Parse(SegmentedSequence.OneBytePerSegment(data));
+        var segmented = Parse(SegmentedSequence.BytePerSegment(data));
         Assert.Multiple(() =>
         {
             Assert.That(segmented.Type, Is.EqualTo(contiguous.Type));
@@ -113,7 +114,7 @@ public class TunnelFrameParserTests
         var consumed = buffer.Start;
         var examined = buffer.Start;
         Assert.Throws<TunnelProtocolException>(() => TunnelWire.TryParse(buffer, Max, ref consumed, ref examined, out _));
-        var segmented = SegmentedSequence.OneBytePerSegment(frame);
+        var segmented = SegmentedSequence.BytePerSegment(frame);
         consumed = segmented.Start;
         examined = segmented.Start;
         Assert.Throws<TunnelProtocolException>(() => TunnelWire.TryParse(segmented, Max, ref consumed, ref examined, out _));
