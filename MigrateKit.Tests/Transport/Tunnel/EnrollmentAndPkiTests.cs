@@ -112,6 +112,47 @@ public class EnrollmentTests
         await env.Logs.WaitForAsync(l => l.Contains("Enrollment from") && l.Contains("expired"), TimeSpan.FromSeconds(5));
     }
 
+    [TestCase("oversized")]
+    [TestCase("not-json")]
+    [TestCase("bad-csr")]
+    public async Task MalformedEnrollmentRequestsGetAnErrorAnswer(string kind)
+    {
+        await using var env = new TunnelTestEnvironment(enrollment: true);
+        env.Enrollment.AddToken("tok-keep", "vma-keep", TimeSpan.FromMinutes(10));
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await socket.ConnectAsync(IPAddress.Loopback, env.Port);
+        await using var ssl = new System.Net.Security.SslStream(new System.Net.Sockets.NetworkStream(socket, ownsSocket: false));
+        await ssl.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+        {
+            TargetHost = "localhost",
+            ApplicationProtocols = [new System.Net.Security.SslApplicationProtocol(TunnelWire.EnrollAlpn)],
+            RemoteCertificateValidationCallback = (_, cert, _, _) => cert is not null && env.Pki.Ca.ServerFingerprint.Matches(new X509Certificate2(cert)),
+        });
+        byte[] body = kind switch
+        {
+            "not-json" => "{{{ nope"u8.ToArray(),
+            "bad-csr" => System.Text.Encoding.UTF8.GetBytes("{\"token\":\"tok-keep\",\"csrPem\":\"-----BEGIN CERTIFICATE REQUEST-----\\nAAAA\\n-----END CERTIFICATE REQUEST-----\"}"),
+            _ => [],
+        };
+        var header = new byte[4];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(header, kind == "oversized" ? 64u * 1024 * 1024 : (uint)body.Length);
+        await ssl.WriteAsync(header);
+        await ssl.WriteAsync(body);
+
+        var answerHeader = new byte[4];
+        await ssl.ReadExactlyAsync(answerHeader).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        var answer = new byte[System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(answerHeader)];
+        await ssl.ReadExactlyAsync(answer);
+        var text = System.Text.Encoding.UTF8.GetString(answer);
+        Assert.That(text, Does.Contain("\"ok\":false"));
+        Assert.That(text, Does.Contain(kind switch { "oversized" => "length", "not-json" => "not valid JSON", _ => "invalid certificate request" }));
+
+        // A broken request does not burn the token.
+        var store = new AgentCredentialStore(NewStateDir());
+        await TunnelEnrollmentClient.EnrollAsync(Options(env, "tok-keep"), store, CancellationToken.None);
+        Directory.Delete(store.Directory, recursive: true);
+    }
+
     [Test]
     public async Task EnrollmentDisabledServerRefusesTheAlpn()
     {
