@@ -50,8 +50,7 @@ public static class TunnelEnrollmentClient
         subject.AddCommonName(options.AgentName ?? "migratekit-vma");
         var csr = new CertificateRequest(subject.Build(), key, HashAlgorithmName.SHA256).CreateSigningRequestPem();
 
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(options.Timeout);
+        using var timeout = new Deadline(options.Timeout, options.Time, cancellationToken);
         EnrollmentResponse response;
         try
         {

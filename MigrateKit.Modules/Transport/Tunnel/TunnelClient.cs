@@ -198,8 +198,9 @@ public sealed class TunnelClient : IAsyncDisposable
             {
                 break;
             }
-            catch (Exception ex) when (ex is IOException or SocketException or AuthenticationException or OperationCanceledException or TunnelProtocolException)
+            catch (Exception ex)
             {
+                // Whatever went wrong, the slot keeps trying: the agent must come back by itself.
                 reason = ex is OperationCanceledException ? $"no connection within {_options.ConnectTimeout.TotalSeconds:0.#} s" : ex.Message;
                 failures++;
             }
@@ -233,19 +234,19 @@ public sealed class TunnelClient : IAsyncDisposable
 
     private async Task<TunnelConnection> ConnectAsync(int slot, CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_options.ConnectTimeout);
+        using var timeout = new Deadline(_options.ConnectTimeout, _time, cancellationToken);
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         SslStream? ssl = null;
         try
         {
             await socket.ConnectAsync(_options.Host, _options.Port, timeout.Token).ConfigureAwait(false);
-            ssl = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
+            ssl = new SslStream(new ReadAheadStream(new NetworkStream(socket, ownsSocket: true)), leaveInnerStreamOpen: false);
             string? serverError = null;
             await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
             {
                 TargetHost = _options.Host,
                 EnabledSslProtocols = SslProtocols.Tls13,
+                CipherSuitesPolicy = TunnelTls.CipherSuites,
                 ApplicationProtocols = [new SslApplicationProtocol(TunnelWire.TunnelAlpn)],
                 ClientCertificateContext = _clientContext,
                 CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
@@ -272,6 +273,17 @@ public sealed class TunnelClient : IAsyncDisposable
 
             var connection = new TunnelConnection(ssl, isDialer: true, $"oma@{_options.Host}:{_options.Port}#{slot}", _services, _options.Connection, _logger, _time);
             connection.Start();
+            try
+            {
+                // TLS 1.3 lets the client finish first; wait for the OMA's first frame (or its refusal).
+                await connection.Ready.WaitAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+
             return connection;
         }
         catch (AuthenticationException ex) when (ssl is not null)

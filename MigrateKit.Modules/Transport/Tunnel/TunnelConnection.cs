@@ -43,6 +43,7 @@ internal sealed class TunnelConnection : IAsyncDisposable
     private readonly AsyncPulse _drainedPulse = new();
     private readonly CancellationTokenSource _closing = new();
     private readonly TaskCompletionSource<string> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private uint _nextLocalId;
     private uint _lastLocalId;
@@ -89,8 +90,21 @@ internal sealed class TunnelConnection : IAsyncDisposable
 
     public bool IsClosed => Volatile.Read(ref _abortStarted) != 0;
 
+    /// <summary>
+    /// Completes when the first frame from the peer has arrived (each side PINGs at start). For the
+    /// dialer this means the OMA has authorized it: a refused agent gets a GOAWAY instead and this
+    /// task fails with the OMA's reason.
+    /// </summary>
+    public Task Ready => _ready.Task;
+
     /// <summary>True once either side announced GOAWAY: no new streams on this connection.</summary>
-    public bool IsDraining { get; private set; }
+    public bool IsDraining
+    {
+        get => Volatile.Read(ref _draining);
+        private set => Volatile.Write(ref _draining, value);
+    }
+
+    private bool _draining;
 
     public int ActiveStreams
     {
@@ -107,6 +121,7 @@ internal sealed class TunnelConnection : IAsyncDisposable
     public void Start()
     {
         _lastReceiveTimestamp = _time.GetTimestamp();
+        SendPing();
         var extra = _options.ConnectionWindow - TunnelConnectionOptions.InitialConnectionWindow;
         if (extra > 0)
         {
@@ -178,8 +193,7 @@ internal sealed class TunnelConnection : IAsyncDisposable
         }
 
         WriteGoAway(lastPeer, TunnelErrorCode.NoError, reason);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_options.DrainTimeout);
+        using var timeout = new Deadline(_options.DrainTimeout, _time, cancellationToken);
         try
         {
             while (true)
@@ -253,6 +267,9 @@ internal sealed class TunnelConnection : IAsyncDisposable
             stream.OnConnectionClosed(reason);
         }
 
+        _ready.TrySetException(new TunnelUnavailableException(reason));
+        _ = _ready.Task.Exception; // observed: nobody may be waiting
+
         _closing.CancelAfter(TimeSpan.FromSeconds(2)); // let the output loop flush the GOAWAY first
         _ = FinishCloseAsync(reason);
     }
@@ -314,6 +331,10 @@ internal sealed class TunnelConnection : IAsyncDisposable
                     while (TunnelWire.TryParse(buffer.Slice(consumed), _options.MaxFramePayload, ref consumed, ref examined, out var frame))
                     {
                         HandleFrame(frame);
+                        if (!IsClosed)
+                        {
+                            _ready.TrySetResult();
+                        }
                     }
 
                     if (result.IsCompleted)
@@ -354,6 +375,12 @@ internal sealed class TunnelConnection : IAsyncDisposable
         catch (Exception ex) when (ex is IOException or ObjectDisposedException or System.Security.Authentication.AuthenticationException)
         {
             reason = $"transport error: {ex.Message}";
+        }
+        catch (Exception ex)
+        {
+            // A bug must cost this connection only, never the process.
+            code = TunnelErrorCode.InternalError;
+            reason = $"internal error: {ex.GetType().Name}: {ex.Message}";
         }
         finally
         {

@@ -138,7 +138,7 @@ public sealed class TunnelForwarder : IAsyncDisposable
                 {
                     await Task.WhenAll(up, down).ConfigureAwait(false);
                 }
-                catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+                catch (Exception ex)
                 {
                     TunnelLog.ForwardFailed(_logger, remote, _service, ex.Message);
                 }

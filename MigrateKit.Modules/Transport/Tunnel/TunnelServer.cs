@@ -135,7 +135,7 @@ public sealed class TunnelServer : IAsyncDisposable
     /// <summary>Waits until the agent's connection(s) are gone (after <see cref="DisconnectAgent"/>).</summary>
     public async Task WaitDisconnectedAsync(string agentName, CancellationToken cancellationToken)
     {
-        var closing = _sessions.Where(s => s.Value.AgentName == agentName).Select(s => s.Key.Closed).ToArray();
+        var closing = _sessions.Where(s => s.Value.AgentName == agentName).Select(s => s.Value.Removed).ToArray();
         await Task.WhenAll(closing).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -194,7 +194,7 @@ public sealed class TunnelServer : IAsyncDisposable
     private async Task HandleConnectionAsync(Socket socket)
     {
         var remote = socket.RemoteEndPoint;
-        var ssl = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
+        var ssl = new SslStream(new ReadAheadStream(new NetworkStream(socket, ownsSocket: true)), leaveInnerStreamOpen: false);
         var handedOff = false;
         try
         {
@@ -205,6 +205,7 @@ public sealed class TunnelServer : IAsyncDisposable
                 ServerCertificateContext = _serverContext,
                 ClientCertificateRequired = true,
                 EnabledSslProtocols = SslProtocols.Tls13,
+                CipherSuitesPolicy = TunnelTls.CipherSuites,
                 ApplicationProtocols = [new SslApplicationProtocol(TunnelWire.TunnelAlpn), new SslApplicationProtocol(TunnelWire.EnrollAlpn)],
                 CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
                 RemoteCertificateValidationCallback = (_, certificate, _, _) =>
@@ -227,9 +228,8 @@ public sealed class TunnelServer : IAsyncDisposable
                 },
             };
 
-            using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token))
+            using (var handshake = new Deadline(_options.HandshakeTimeout, _time, _stopping.Token))
             {
-                handshake.CancelAfter(_options.HandshakeTimeout);
                 try
                 {
                     await ssl.AuthenticateAsServerAsync(tls, handshake.Token).ConfigureAwait(false);
@@ -275,10 +275,17 @@ public sealed class TunnelServer : IAsyncDisposable
             clientCertificate.Dispose();
 
             AgentAuthorization decision;
-            using (var authorizing = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token))
+            using (var authorizing = new Deadline(_options.HandshakeTimeout, _time, _stopping.Token))
             {
-                authorizing.CancelAfter(_options.HandshakeTimeout);
-                decision = await _authorizer.AuthorizeAsync(info, authorizing.Token).ConfigureAwait(false);
+                try
+                {
+                    decision = await _authorizer.AuthorizeAsync(info, authorizing.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (!_stopping.IsCancellationRequested)
+                {
+                    // E.g. the database is unreachable: refuse this attempt, the agent retries with backoff.
+                    decision = AgentAuthorization.Deny($"authorization unavailable ({ex.GetType().Name}: {ex.Message})");
+                }
             }
 
             if (!decision.Allowed || decision.AgentName is null)
@@ -288,15 +295,17 @@ public sealed class TunnelServer : IAsyncDisposable
             }
 
             var connection = new TunnelConnection(ssl, isDialer: false, $"{decision.AgentName}@{remote}", _services, _options.Connection, _logger, _time);
-            _sessions[connection] = new AgentSession(decision.AgentName, remote, info.Fingerprint.ToString());
+            var session = new AgentSession(decision.AgentName, remote, info.Fingerprint.ToString());
+            _sessions[connection] = session;
             handedOff = true;
+            session.Removed = connection.Closed.ContinueWith(_ => _sessions.TryRemove(connection, out AgentSession? _), TaskScheduler.Default);
             connection.Start();
             TunnelLog.AgentConnected(_logger, decision.AgentName, remote, info.Fingerprint.ToString());
-            _ = connection.Closed.ContinueWith(_ => _sessions.TryRemove(connection, out AgentSession? _), TaskScheduler.Default);
         }
-        catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or AuthenticationException)
+        catch (Exception ex)
         {
-            TunnelLog.ConnectionRejected(_logger, remote, $"connection failed during setup: {ex.Message}");
+            // Never let one peer's setup failure escape the handler (or the process).
+            TunnelLog.ConnectionRejected(_logger, remote, $"connection failed during setup: {ex.GetType().Name}: {ex.Message}");
         }
         finally
         {
@@ -315,8 +324,7 @@ public sealed class TunnelServer : IAsyncDisposable
             return;
         }
 
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-        timeout.CancelAfter(_options.EnrollmentTimeout);
+        using var timeout = new Deadline(_options.EnrollmentTimeout, _time, _stopping.Token);
         try
         {
             await _enrollment.HandleAsync(ssl, remote, timeout.Token).ConfigureAwait(false);
@@ -337,7 +345,7 @@ public sealed class TunnelServer : IAsyncDisposable
         BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(TunnelWire.HeaderSize), 0);
         BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(TunnelWire.HeaderSize + 4), (uint)code);
         text.CopyTo(frame, TunnelWire.HeaderSize + 8);
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        using var timeout = new Deadline(TimeSpan.FromSeconds(2), _time, CancellationToken.None);
         try
         {
             await ssl.WriteAsync(frame, timeout.Token).ConfigureAwait(false);
@@ -380,5 +388,8 @@ public sealed class TunnelServer : IAsyncDisposable
         _stopping.Dispose();
     }
 
-    private sealed record AgentSession(string AgentName, EndPoint? Remote, string Fingerprint);
+    private sealed record AgentSession(string AgentName, EndPoint? Remote, string Fingerprint)
+    {
+        public Task Removed { get; set; } = Task.CompletedTask;
+    }
 }
