@@ -9,7 +9,7 @@ namespace MigrateKit.Tests.Schema;
 [NonParallelizable] // creates and drops its own database on the shared server
 public class MigrationTests
 {
-    private const string Database = "migratekit_migrations_test";
+    private static readonly string Database = $"migratekit_migrations_{Environment.ProcessId}";
 
     [Test]
     public async Task Migrations_apply_to_an_empty_database_and_a_second_run_changes_nothing()
@@ -23,6 +23,7 @@ public class MigrationTests
         var second = runner.Migrate(connectionString);
         var afterSecond = await SchemaSnapshotAsync(connectionString);
 
+        TestDatabase.Drop(Database);
         Assert.Multiple(() =>
         {
             Assert.That(first.Applied, Is.EqualTo(MigrationRunner.EmbeddedScripts().Count));

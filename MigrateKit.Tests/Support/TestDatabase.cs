@@ -13,7 +13,8 @@ namespace MigrateKit.Tests.Support;
 /// </summary>
 internal static class TestDatabase
 {
-    public const string TestDatabaseName = "migratekit_test";
+    /// <summary>One database per test process, so two runs on one server (two developers, a helper) never share tables.</summary>
+    public static readonly string TestDatabaseName = $"migratekit_test_{Environment.ProcessId}";
 
     private static readonly SemaphoreSlim Gate = new(1, 1);
     private static Respawner? _respawner;
@@ -54,6 +55,21 @@ internal static class TestDatabase
         }
     }
 
+    internal static void Drop(string database)
+    {
+        try
+        {
+            using var conn = new MySqlConnection(new MySqlConnectionStringBuilder(ServerConnectionString) { Database = "" }.ConnectionString);
+            conn.Open();
+            using var cmd = new MySqlCommand($"DROP DATABASE IF EXISTS `{database}`", conn);
+            cmd.ExecuteNonQuery();
+        }
+        catch (MySqlException)
+        {
+            // The server may already be gone at exit; scripts/test stops it anyway.
+        }
+    }
+
     /// <summary>Once per test run: a fresh database with the whole schema, and a Respawner for it.</summary>
     public static async Task EnsureMigratedAsync()
     {
@@ -65,6 +81,7 @@ internal static class TestDatabase
                 return;
             }
             await RecreateAsync(TestDatabaseName);
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => Drop(TestDatabaseName);
             new MigrationRunner(NullLogger<MigrationRunner>.Instance).Migrate(ConnectionString);
             await using var conn = new MySqlConnection(ConnectionString);
             await conn.OpenAsync();
