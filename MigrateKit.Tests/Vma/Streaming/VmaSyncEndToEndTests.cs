@@ -56,6 +56,39 @@ public sealed class VmaSyncEndToEndTests : DatabaseTest
         progress.GetProperty("disks").EnumerateArray().Single(d => d.GetProperty("deviceKey").GetInt32() == key);
 
     [Test]
+    public async Task The_vms_verb_lists_what_vcenter_shows()
+    {
+        var dir = TestDirectories.Create("vma-config");
+        var config = Path.Combine(dir, "vma.json");
+        await File.WriteAllTextAsync(config, JsonSerializer.Serialize(new
+        {
+            VSphere = new { Address = _sim.Url.ToString(), User = VcSimInstance.User, PasswordFile = _sim.PasswordFile, Thumbprint = _sim.Thumbprint },
+        }));
+        var output = new StringWriter();
+        var previous = Spectre.Console.AnsiConsole.Console;
+        Spectre.Console.AnsiConsole.Console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
+        {
+            Out = new Spectre.Console.AnsiConsoleOutput(output),
+            Interactive = Spectre.Console.InteractionSupport.No,
+        });
+        try
+        {
+            var rc = await MigrateKit.Host.Vma.VmaProgram.BuildRootCommand().Parse(["vms", "--config", config]).InvokeAsync();
+            var missing = await MigrateKit.Host.Vma.VmaProgram.BuildRootCommand().Parse(["vms", "--config", Path.Combine(dir, "none.json")]).InvokeAsync();
+            Assert.Multiple(() =>
+            {
+                Assert.That(rc, Is.Zero);
+                Assert.That(output.ToString(), Does.Contain("mk-multi-disk").And.Contain(_vm.Ref.Value));
+                Assert.That(missing, Is.EqualTo(2));
+            });
+        }
+        finally
+        {
+            Spectre.Console.AnsiConsole.Console = previous;
+        }
+    }
+
+    [Test]
     public async Task A_full_then_an_incremental_sync_make_both_targets_equal_their_sources_and_send_only_what_changed()
     {
         var dir = TestDirectories.Create("vma-images");
