@@ -10,6 +10,7 @@ using MigrateKit.Modules.Core.Mediation;
 using MigrateKit.Modules.Replication.Contracts;
 using MigrateKit.Modules.Replication.Data;
 using MigrateKit.Modules.Replication.Features;
+using MigrateKit.Modules.Replication.Sync;
 
 namespace MigrateKit.Modules.Replication;
 
@@ -20,6 +21,11 @@ public static class ReplicationModule
     {
         services.TryAddSingleton<ReplicationStore>();
         services.TryAddTransient<ReplicationViews>();
+        services.TryAddSingleton(ReplicationOptions.From(configuration));
+        if (configuration.GetValue("Replication:Worker", true))
+        {
+            services.AddHostedService<ReplicationWorker>();
+        }
         services.AddModuleHandlers(typeof(ReplicationModule).Assembly);
         return services;
     }

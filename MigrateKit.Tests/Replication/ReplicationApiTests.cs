@@ -13,6 +13,9 @@ namespace MigrateKit.Tests.Replication;
 
 public class ReplicationApiTests : DatabaseTest
 {
+    // These tests look at the API alone: no worker may pick up their jobs (their agents do not exist).
+    private static readonly Dictionary<string, string?> NoWorker = new() { ["Replication:Worker"] = "false" };
+
     private static async Task EnrollAgentRowAsync(string name)
     {
         // The agent's certificate is not needed to register a job; its enrolled row is.
@@ -29,7 +32,7 @@ public class ReplicationApiTests : DatabaseTest
     [Test]
     public async Task An_invalid_request_gets_400_with_each_bad_field()
     {
-        await using var env = await OmaWithOssea.StartAsync(ConnectionString);
+        await using var env = await OmaWithOssea.StartAsync(ConnectionString, NoWorker);
         using var admin = await env.Host.CreateAdminClientAsync();
         using var shape = await admin.PostAsJsonAsync("/api/v1/replications", new { vmPath = "no-slash", osseaConfigId = 0, bandwidthLimitBps = 5, scheduleIntervalSeconds = 1 });
         using var references = await admin.PostAsJsonAsync("/api/v1/replications", Body(env.ConfigId + 100, agent: "ghost"));
@@ -47,7 +50,7 @@ public class ReplicationApiTests : DatabaseTest
     [Test]
     public async Task A_job_is_accepted_once_per_vm_and_listed()
     {
-        await using var env = await OmaWithOssea.StartAsync(ConnectionString);
+        await using var env = await OmaWithOssea.StartAsync(ConnectionString, NoWorker);
         await EnrollAgentRowAsync("vma-1");
         using var admin = await env.Host.CreateAdminClientAsync();
         using var first = await admin.PostAsJsonAsync("/api/v1/replications", Body(env.ConfigId));
@@ -70,7 +73,7 @@ public class ReplicationApiTests : DatabaseTest
     [Test]
     public async Task Delete_refuses_while_a_volume_is_on_another_vm_and_otherwise_leaves_nothing_behind()
     {
-        await using var env = await OmaWithOssea.StartAsync(ConnectionString);
+        await using var env = await OmaWithOssea.StartAsync(ConnectionString, NoWorker);
         await EnrollAgentRowAsync("vma-1");
         using var admin = await env.Host.CreateAdminClientAsync();
         using var accepted = await admin.PostAsJsonAsync("/api/v1/replications", Body(env.ConfigId));

@@ -30,6 +30,8 @@ internal sealed class ReplicationJobRow
     public DateTime? CompletedAt { get; init; }
     public DateTime? LastSyncCompletedAt { get; init; }
     public DateTime? NextSyncAt { get; init; }
+    public string? SnapshotId { get; init; }
+    public string? CurrentSyncId { get; init; }
 
     public ReplicationJobView ToView(string? agent, IReadOnlyList<VmDiskView> disks) => new(Id, SourceVmId, SourceVmName, SourceVmPath, agent,
         OsseaConfigId, ReplicationType, Status, ProgressPercent, CurrentOperation, BytesTransferred, TotalBytes, TransferSpeedBps,
@@ -47,7 +49,8 @@ internal sealed class ReplicationStore(MySqlDataSource dataSource)
         j.bytes_transferred AS BytesTransferred, j.total_bytes AS TotalBytes, j.transfer_speed_bps AS TransferSpeedBps,
         j.error_message AS ErrorMessage, j.change_id AS ChangeId, j.bandwidth_limit_bps AS BandwidthLimitBps,
         j.schedule_interval_seconds AS ScheduleIntervalSeconds, j.verify_after_sync AS VerifyAfterSync, j.created_at AS CreatedAt,
-        j.started_at AS StartedAt, j.completed_at AS CompletedAt, j.last_sync_completed_at AS LastSyncCompletedAt, j.next_sync_at AS NextSyncAt
+        j.started_at AS StartedAt, j.completed_at AS CompletedAt, j.last_sync_completed_at AS LastSyncCompletedAt, j.next_sync_at AS NextSyncAt,
+        j.snapshot_id AS SnapshotId, j.current_sync_id AS CurrentSyncId
         """;
 
     private const string DiskColumns = """
@@ -127,4 +130,270 @@ internal sealed class ReplicationStore(MySqlDataSource dataSource)
         await using var conn = await dataSource.OpenAsync(ct);
         await conn.ExecuteAsync(new CommandDefinition(DeleteJobSql, new { Id = id }, cancellationToken: ct));
     }
+
+    // ---- The replication worker: picking, claiming and recording syncs. ----
+
+    private const string DueJobsSql = """
+        SELECT j.id FROM replication_jobs j
+        WHERE j.status IN ('pending', 'replicating')
+           OR (j.status IN ('idle', 'failed') AND j.sync_requested_at IS NOT NULL)
+           OR (j.status = 'idle' AND j.next_sync_at <= @Now)
+        ORDER BY j.created_at
+        LIMIT 200
+        """;
+    private const string ClaimSql = """
+        UPDATE replication_jobs SET status = 'replicating', started_at = @At, completed_at = NULL, error_message = NULL,
+               transfer_speed_bps = 0, current_operation = 'starting', updated_at = @At
+        WHERE id = @Id AND status = @Expected
+        """;
+    private const string StatusSql = "SELECT status FROM replication_jobs WHERE id = @Id";
+    private const string SetOperationSql = "UPDATE replication_jobs SET current_operation = @Operation, updated_at = @At WHERE id = @Id";
+    private const string DiscoveredSql = """
+        UPDATE replication_jobs SET source_vm_id = @Moref, source_vm_name = @Name, source_vm_path = COALESCE(@Path, source_vm_path),
+               updated_at = @At
+        WHERE id = @Id
+        """;
+    private const string UpsertDiskSql = """
+        INSERT INTO vm_disks (job_id, disk_id, vmdk_path, size_gb, datastore, unit_number, label, capacity_bytes, provisioning_type,
+                              created_at, updated_at)
+        VALUES (@JobId, @DiskId, @VmdkPath, @SizeGb, @Datastore, @UnitNumber, @Label, @CapacityBytes, @ProvisioningType, @At, @At)
+        ON DUPLICATE KEY UPDATE vmdk_path = VALUES(vmdk_path), size_gb = VALUES(size_gb), datastore = VALUES(datastore),
+               unit_number = VALUES(unit_number), label = VALUES(label), capacity_bytes = VALUES(capacity_bytes),
+               provisioning_type = VALUES(provisioning_type), updated_at = VALUES(updated_at)
+        """;
+    private const string SyncDisksSql = """
+        SELECT id AS Id, disk_id AS DiskId, capacity_bytes AS CapacityBytes, unit_number AS UnitNumber, ossea_volume_id AS OsseaVolumeId,
+               disk_change_id AS DiskChangeId, sync_status AS SyncStatus, sync_checkpoint AS SyncCheckpoint,
+               nbd_export_name AS NbdExportName, full_copy_reason AS FullCopyReason, bytes_synced AS BytesSynced,
+               extents_synced AS ExtentsSynced
+        FROM vm_disks WHERE job_id = @JobId ORDER BY unit_number, id
+        """;
+    private const string SetDiskTargetSql = """
+        UPDATE vm_disks SET ossea_volume_id = @VolumeRowId, nbd_export_name = @ExportName, updated_at = @At WHERE id = @Id
+        """;
+    private const string BeginSnapshotJobSql = """
+        UPDATE replication_jobs SET snapshot_id = @SnapshotId, current_sync_id = NULL, progress_percent = 0, bytes_transferred = 0,
+               updated_at = @At
+        WHERE id = @Id
+        """;
+    private const string BeginSnapshotDisksSql = """
+        UPDATE vm_disks SET sync_status = 'pending', sync_checkpoint = 0, sync_progress_percent = 0, bytes_synced = 0, extents_synced = 0,
+               updated_at = @At
+        WHERE job_id = @Id
+        """;
+    private const string SetCurrentSyncSql = "UPDATE replication_jobs SET current_sync_id = @SyncId, updated_at = @At WHERE id = @Id";
+    private const string DiskProgressSql = """
+        UPDATE vm_disks SET sync_status = @Status, sync_progress_percent = @Percent, bytes_synced = @Bytes, extents_synced = @Extents,
+               sync_checkpoint = GREATEST(sync_checkpoint, @Checkpoint), updated_at = @At
+        WHERE id = @Id AND sync_status <> 'completed'
+        """;
+    private const string JobProgressSql = """
+        UPDATE replication_jobs j
+        JOIN (SELECT job_id, SUM(capacity_bytes) AS total, SUM(bytes_synced) AS done,
+                     SUM(sync_progress_percent * capacity_bytes) / NULLIF(SUM(capacity_bytes), 0) AS pct
+              FROM vm_disks WHERE job_id = @Id GROUP BY job_id) d ON d.job_id = j.id
+        SET j.total_bytes = d.total, j.bytes_transferred = d.done, j.progress_percent = LEAST(100, COALESCE(d.pct, 0)),
+            j.transfer_speed_bps = @Rate, j.updated_at = @At
+        WHERE j.id = @Id
+        """;
+    private const string CompleteDiskSql = """
+        UPDATE vm_disks SET disk_change_id = @NewChangeId, sync_status = 'completed', sync_progress_percent = 100,
+               sync_checkpoint = capacity_bytes, full_copy_reason = NULL, bytes_synced = @Bytes, extents_synced = @Extents, updated_at = @At
+        WHERE id = @Id AND sync_status <> 'completed'
+        """;
+    private const string InsertHistorySql = """
+        INSERT INTO cbt_history (job_id, vm_disk_id, disk_id, sync_type, previous_change_id, change_id, bytes_transferred, extents_copied,
+                                 reason, sync_job_id, created_at)
+        VALUES (@JobId, @VmDiskId, @DiskId, @SyncType, @PreviousChangeId, @ChangeId, @Bytes, @Extents, @Reason, @SyncJobId, @At)
+        """;
+    private const string JobChangeIdSql = """
+        UPDATE replication_jobs SET previous_change_id = change_id, change_id = @ChangeId, updated_at = @At WHERE id = @Id
+        """;
+    private const string CbtResetDiskSql = """
+        UPDATE vm_disks SET disk_change_id = NULL, full_copy_reason = @Reason, sync_status = 'pending', sync_checkpoint = 0,
+               sync_progress_percent = 0, bytes_synced = 0, extents_synced = 0, updated_at = @At
+        WHERE id = @Id
+        """;
+    private const string FinishRunSql = """
+        UPDATE replication_jobs SET status = 'idle', replication_type = 'incremental', current_operation = NULL, snapshot_id = NULL,
+               current_sync_id = NULL, completed_at = @At, last_sync_completed_at = @At, progress_percent = 100, transfer_speed_bps = 0,
+               next_sync_at = IF(schedule_interval_seconds IS NULL, NULL, DATE_ADD(@At, INTERVAL schedule_interval_seconds SECOND)),
+               sync_requested_at = IF(sync_requested_at <= @RunStartedAt, NULL, sync_requested_at), updated_at = @At
+        WHERE id = @Id AND status = 'replicating'
+        """;
+    private const string FailRunSql = """
+        UPDATE replication_jobs SET status = 'failed', error_message = @Error, current_operation = NULL, completed_at = @At,
+               transfer_speed_bps = 0, sync_requested_at = IF(sync_requested_at <= @RunStartedAt, NULL, sync_requested_at), updated_at = @At
+        WHERE id = @Id AND status = 'replicating'
+        """;
+    private const string ClearSnapshotSql = """
+        UPDATE replication_jobs SET snapshot_id = NULL, current_sync_id = NULL, transfer_speed_bps = 0, updated_at = @At WHERE id = @Id
+        """;
+
+    public async Task<IReadOnlyList<Guid>> DueJobsAsync(DateTime now, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenAsync(ct);
+        return (await conn.QueryAsync<Guid>(new CommandDefinition(DueJobsSql, new { Now = now }, cancellationToken: ct))).AsList();
+    }
+
+    /// <summary>Moves a job from <paramref name="expected"/> to replicating; false when someone else changed it first.</summary>
+    public async Task<bool> ClaimAsync(Guid id, string expected, DateTime at, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenAsync(ct);
+        return await conn.ExecuteAsync(new CommandDefinition(ClaimSql, new { Id = id, Expected = expected, At = at }, cancellationToken: ct)) == 1;
+    }
+
+    public async Task<ReplicationJobRow?> GetJobAsync(Guid id, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenAsync(ct);
+        return await conn.QuerySingleOrDefaultAsync<ReplicationJobRow>(new CommandDefinition(GetJobSql, new { Id = id }, cancellationToken: ct));
+    }
+
+    public async Task<string?> StatusAsync(Guid id, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenAsync(ct);
+        return await conn.QuerySingleOrDefaultAsync<string>(new CommandDefinition(StatusSql, new { Id = id }, cancellationToken: ct));
+    }
+
+    public Task SetOperationAsync(Guid id, string operation, DateTime at, CancellationToken ct) =>
+        ExecuteAsync(SetOperationSql, new { Id = id, Operation = operation, At = at }, ct);
+
+    /// <summary>Records what vCenter calls the VM; a duplicate key means another live job replicates it.</summary>
+    public Task SetDiscoveredAsync(Guid id, string moref, string name, string? path, DateTime at, CancellationToken ct) =>
+        ExecuteAsync(DiscoveredSql, new { Id = id, Moref = moref, Name = name, Path = path, At = at }, ct);
+
+    public async Task UpsertDisksAsync(Guid jobId, IEnumerable<DiskSpecRow> disks, DateTime at, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        foreach (var d in disks)
+        {
+            await conn.ExecuteAsync(new CommandDefinition(UpsertDiskSql, new
+            {
+                JobId = jobId, d.DiskId, d.VmdkPath, SizeGb = (int)((d.CapacityBytes + (1L << 30) - 1) >> 30), d.Datastore, d.UnitNumber,
+                d.Label, d.CapacityBytes, d.ProvisioningType, At = at,
+            }, tx, cancellationToken: ct));
+        }
+        await tx.CommitAsync(ct);
+    }
+
+    public async Task<IReadOnlyList<SyncDiskRow>> SyncDisksAsync(Guid jobId, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenAsync(ct);
+        return (await conn.QueryAsync<SyncDiskRow>(new CommandDefinition(SyncDisksSql, new { JobId = jobId }, cancellationToken: ct))).AsList();
+    }
+
+    public Task SetDiskTargetAsync(long diskId, long volumeRowId, string exportName, DateTime at, CancellationToken ct) =>
+        ExecuteAsync(SetDiskTargetSql, new { Id = diskId, VolumeRowId = volumeRowId, ExportName = exportName, At = at }, ct);
+
+    /// <summary>A new snapshot starts a new sync: every disk starts over from offset 0 of it.</summary>
+    public async Task BeginSnapshotAsync(Guid id, string snapshotId, DateTime at, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        await conn.ExecuteAsync(new CommandDefinition(BeginSnapshotDisksSql, new { Id = id, At = at }, tx, cancellationToken: ct));
+        await conn.ExecuteAsync(new CommandDefinition(BeginSnapshotJobSql, new { Id = id, SnapshotId = snapshotId, At = at }, tx, cancellationToken: ct));
+        await tx.CommitAsync(ct);
+    }
+
+    public Task SetCurrentSyncAsync(Guid id, string? syncId, DateTime at, CancellationToken ct) =>
+        ExecuteAsync(SetCurrentSyncSql, new { Id = id, SyncId = syncId, At = at }, ct);
+
+    public async Task RecordProgressAsync(Guid id, IEnumerable<DiskProgressRow> disks, long rateBps, DateTime at, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        foreach (var d in disks)
+        {
+            await conn.ExecuteAsync(new CommandDefinition(DiskProgressSql, new
+            {
+                d.Id, d.Status, Percent = Math.Clamp(d.Percent, 0m, 100m), d.Bytes, d.Extents, d.Checkpoint, At = at,
+            }, tx, cancellationToken: ct));
+        }
+        await conn.ExecuteAsync(new CommandDefinition(JobProgressSql, new { Id = id, Rate = rateBps, At = at }, tx, cancellationToken: ct));
+        await tx.CommitAsync(ct);
+    }
+
+    /// <summary>
+    /// A disk finished: its new change id, its status and its history row in one transaction, so a
+    /// crash cannot leave a change id without history or the other way round. False when it was already recorded.
+    /// </summary>
+    public async Task<bool> CompleteDiskAsync(Guid jobId, SyncDiskRow disk, DiskCompletion done, Guid syncJobId, DateTime at, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        var changed = await conn.ExecuteAsync(new CommandDefinition(CompleteDiskSql, new
+        {
+            disk.Id, done.NewChangeId, done.Bytes, done.Extents, At = at,
+        }, tx, cancellationToken: ct));
+        if (changed == 0)
+        {
+            return false;
+        }
+        await conn.ExecuteAsync(new CommandDefinition(InsertHistorySql, new
+        {
+            JobId = jobId, VmDiskId = disk.Id, disk.DiskId, SyncType = done.Full ? "full" : "incremental", PreviousChangeId = disk.DiskChangeId,
+            ChangeId = done.NewChangeId, done.Bytes, done.Extents, done.Reason, SyncJobId = syncJobId, At = at,
+        }, tx, cancellationToken: ct));
+        await conn.ExecuteAsync(new CommandDefinition(JobChangeIdSql, new { Id = jobId, ChangeId = done.NewChangeId, At = at }, tx, cancellationToken: ct));
+        await tx.CommitAsync(ct);
+        return true;
+    }
+
+    /// <summary>vCenter rejected the disk's change id: set it aside (history row with the reason) and start the disk over.</summary>
+    public async Task RecordCbtResetAsync(Guid jobId, SyncDiskRow disk, string rejectedChangeId, string reason, Guid syncJobId, DateTime at,
+        CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        await conn.ExecuteAsync(new CommandDefinition(CbtResetDiskSql, new { disk.Id, Reason = reason, At = at }, tx, cancellationToken: ct));
+        await conn.ExecuteAsync(new CommandDefinition(InsertHistorySql, new
+        {
+            JobId = jobId, VmDiskId = disk.Id, disk.DiskId, SyncType = "full", PreviousChangeId = rejectedChangeId,
+            ChangeId = "*", Bytes = 0L, Extents = 0L, Reason = reason, SyncJobId = syncJobId, At = at,
+        }, tx, cancellationToken: ct));
+        await tx.CommitAsync(ct);
+    }
+
+    /// <summary>The run is done: idle, next sync scheduled, a request made during the run kept for the next one.</summary>
+    public async Task<bool> FinishRunAsync(Guid id, DateTime runStartedAt, DateTime at, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenAsync(ct);
+        return await conn.ExecuteAsync(new CommandDefinition(FinishRunSql, new { Id = id, RunStartedAt = runStartedAt, At = at }, cancellationToken: ct)) == 1;
+    }
+
+    /// <summary>Fails the run (unless it was cancelled meanwhile); the snapshot and checkpoints stay for the next attempt.</summary>
+    public Task FailRunAsync(Guid id, string error, DateTime runStartedAt, DateTime at, CancellationToken ct) =>
+        ExecuteAsync(FailRunSql, new { Id = id, Error = error.Length > 4000 ? error[..4000] : error, RunStartedAt = runStartedAt, At = at }, ct);
+
+    public Task ClearSnapshotAsync(Guid id, DateTime at, CancellationToken ct) => ExecuteAsync(ClearSnapshotSql, new { Id = id, At = at }, ct);
+
+    private async Task ExecuteAsync(string sql, object args, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenAsync(ct);
+        await conn.ExecuteAsync(new CommandDefinition(sql, args, cancellationToken: ct));
+    }
 }
+
+internal sealed record DiskSpecRow(string DiskId, string VmdkPath, long CapacityBytes, string? Datastore, int? UnitNumber, string? Label,
+    string? ProvisioningType);
+
+internal sealed class SyncDiskRow
+{
+    public long Id { get; init; }
+    public string DiskId { get; init; } = "";
+    public long CapacityBytes { get; init; }
+    public int? UnitNumber { get; init; }
+    public long? OsseaVolumeId { get; init; }
+    public string? DiskChangeId { get; init; }
+    public string SyncStatus { get; init; } = "";
+    public long SyncCheckpoint { get; init; }
+    public string? NbdExportName { get; init; }
+    public string? FullCopyReason { get; init; }
+    public long BytesSynced { get; init; }
+    public long ExtentsSynced { get; init; }
+}
+
+internal sealed record DiskProgressRow(long Id, string Status, decimal Percent, long Bytes, long Extents, long Checkpoint);
+
+internal sealed record DiskCompletion(string NewChangeId, bool Full, long Bytes, long Extents, string? Reason);

@@ -1,0 +1,42 @@
+namespace MigrateKit.Modules.Replication.Vma;
+
+// The VMA API shapes this module reads (MigrateKit.Modules/Vma/README.md); unknown fields are ignored.
+
+internal sealed record VmaVmSpec(
+    string Moref, string Name, string? Path, string? InstanceUuid, string? PowerState, bool CbtEnabled, IReadOnlyList<VmaDiskSpec> Disks);
+
+internal sealed record VmaDiskSpec(
+    int DeviceKey, string? Label, long CapacityBytes, string? FileName, string? Datastore, int? UnitNumber, string? ProvisioningType,
+    string? ChangeId);
+
+internal sealed record VmaCbtStatus(string? Vm, bool Enabled, bool Supported, string? Reason);
+
+internal sealed record VmaSnapshot(string? Vm, string SnapshotId, string? Name, IReadOnlyList<VmaSnapshotDisk> Disks);
+
+internal sealed record VmaSnapshotDisk(int DeviceKey, string? FileName, long CapacityBytes, string? ChangeId);
+
+internal sealed record VmaSyncDisk(int DeviceKey, string ExportName, string ChangeId, long StartOffset);
+
+internal sealed record VmaSyncRequest(string JobId, string Vm, string SnapshotId, IReadOnlyList<VmaSyncDisk> Disks, long? BandwidthLimitBytesPerSecond);
+
+internal sealed record VmaSyncAccepted(string JobId, string State, string? ProgressUrl);
+
+internal sealed record VmaSyncProgress(
+    string JobId, string State, long BytesTotal, long BytesDone, double Percent, double RateBytesPerSecond, string? Error,
+    IReadOnlyList<VmaDiskProgress> Disks)
+{
+    public bool IsFinal => State is VmaSyncStates.Completed or VmaSyncStates.Failed or VmaSyncStates.Cancelled or VmaSyncStates.CbtReset;
+}
+
+internal sealed record VmaDiskProgress(
+    int DeviceKey, string? ExportName, string State, string? BaseChangeId, string? NewChangeId, long StartOffset, long BytesTotal,
+    long BytesDone, long DataBytesSent, long ZeroBytesSent, long ExtentsTotal, long ExtentsDone, double Percent, double RateBytesPerSecond,
+    long Checkpoint, string? Error);
+
+internal static class VmaSyncStates
+{
+    public const string Completed = "completed";
+    public const string Failed = "failed";
+    public const string Cancelled = "cancelled";
+    public const string CbtReset = "cbt-reset";
+}
