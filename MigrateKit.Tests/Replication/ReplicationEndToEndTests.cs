@@ -1,0 +1,301 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Dapper;
+using MigrateKit.Modules.Vma.VSphere;
+using MigrateKit.Modules.Volume.Contracts;
+using MigrateKit.Tests.Support;
+using MigrateKit.Tests.Support.VcSim;
+using MigrateKit.Tests.Vma.Support;
+
+namespace MigrateKit.Tests.Replication;
+
+/// <summary>
+/// Replication driven through the OMA's REST API with every real peer: the vCenter simulator
+/// (CBT answers from its file), the real VMA agent reading local images, the tunnel, the OSSEA
+/// emulator's loop devices behind the OMA's NBD exports, MariaDB, and qemu-img to compare.
+/// </summary>
+[NonParallelizable] // one simulator, loop devices and the shared test database
+public sealed class ReplicationEndToEndTests : DatabaseTest
+{
+    private const long MiB = 1024 * 1024;
+    private const long ImageSize = 32 * MiB;
+    private static readonly TimeSpan SyncTimeout = TimeSpan.FromSeconds(90);
+    private VcSimInstance _sim = null!;
+    private VmInfo _vm = null!;
+
+    [OneTimeSetUp]
+    public async Task StartSimulatorAsync()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        _sim = await VcSimInstance.StartAsync(new VcSimSettings(), cts.Token);
+        await using var client = _sim.CreateClient();
+        _vm = (await client.DiscoverVmsAsync(cts.Token)).Single(v => v.Name == "mk-multi-disk");
+    }
+
+    [OneTimeTearDown]
+    public async Task StopSimulatorAsync()
+    {
+        if (TestContext.CurrentContext.Result.FailCount > 0)
+        {
+            await TestContext.Out.WriteLineAsync("vCenter simulator log:\n" + _sim.Log);
+        }
+        await _sim.DisposeAsync();
+    }
+
+    private static readonly Dictionary<string, string?> FastWorker = new()
+    {
+        ["Replication:ScanInterval"] = "00:00:00.200",
+        ["Replication:PollInterval"] = "00:00:00.200",
+        ["Replication:AgentRetryDelay"] = "00:00:00.200",
+    };
+
+    /// <summary>Three source images (the VM's three disks), each with data where given and holes elsewhere.</summary>
+    private (int Key, string Image)[] CreateImages(params (long, long)[][] data)
+    {
+        var dir = TestDirectories.Create("repl-images");
+        return _vm.Disks.Select((d, i) => (d.DeviceKey, TestImages.Create(dir, $"disk{i}.raw", ImageSize, data[i]))).ToArray();
+    }
+
+    private async Task<(OmaWithOssea Env, VmaTestAgent Agent, HttpClient Admin)> StartAsync((int Key, string Image)[] disks, string agentName)
+    {
+        var env = await OmaWithOssea.StartAsync(ConnectionString, FastWorker);
+        var agent = await VmaTestAgent.StartAsync(env, _sim, agentName, disks.Select(d => (_vm.Ref.Value, d.Key, d.Image)));
+        return (env, agent, await env.Host.CreateAdminClientAsync());
+    }
+
+    private static async Task<JsonElement> GetReplicationAsync(HttpClient admin, Guid id) =>
+        await admin.GetFromJsonAsync<JsonElement>($"/api/v1/replications/{id}");
+
+    /// <summary>Waits until the job is idle with a sync completed after <paramref name="after"/> (bounded); fails fast on 'failed'.</summary>
+    private static async Task<JsonElement> WaitIdleAsync(HttpClient admin, Guid id, DateTime? after)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var job = await GetReplicationAsync(admin, id);
+            var status = job.GetProperty("status").GetString();
+            var last = job.GetProperty("lastSyncCompletedAt").ValueKind == JsonValueKind.Null ? (DateTime?)null : job.GetProperty("lastSyncCompletedAt").GetDateTime();
+            if (status == "idle" && last is not null && (after is null || last > after))
+            {
+                return job;
+            }
+            if (status == "failed")
+            {
+                Assert.Fail($"replication failed: {job.GetProperty("errorMessage")}");
+            }
+            if (clock.Elapsed > SyncTimeout)
+            {
+                Assert.Fail($"replication did not become idle within {SyncTimeout}: {job}");
+            }
+            await Task.Delay(200);
+        }
+    }
+
+    private static async Task<string> DevicePathAsync(OmaWithOssea env, long volumeRowId) =>
+        (await env.SendAsync(new GetVolumeByRowIdQuery(volumeRowId)))!.Mapping!.DevicePath!;
+
+    /// <summary>qemu-img compare of a source image with the first <see cref="ImageSize"/> bytes of its target device.</summary>
+    private static async Task AssertSameAsync(string image, string device)
+    {
+        await using var run = await ExternalProcess.RunAsync("qemu-img",
+        [
+            "compare", "--image-opts",
+            $"driver=raw,file.driver=file,file.filename={image}",
+            $"driver=raw,size={ImageSize},file.driver=host_device,file.filename={device}",
+        ], TimeSpan.FromSeconds(60));
+        Assert.That(run.ExitCode, Is.Zero, $"qemu-img compare {image} {device}: {run.StandardOutput}{run.StandardError}");
+    }
+
+    private sealed record DiskRow(long Id, string DiskId, long? OsseaVolumeId, string? DiskChangeId, string SyncStatus, long CapacityBytes);
+
+    private sealed record HistoryRow(string DiskId, string SyncType, string? PreviousChangeId, string ChangeId, long BytesTransferred,
+        long ExtentsCopied, string? Reason, Guid? SyncJobId);
+
+    private static async Task<Dictionary<int, DiskRow>> DisksAsync(Guid id)
+    {
+        await using var conn = await OpenAsync();
+        var rows = await conn.QueryAsync<DiskRow>("""
+            SELECT id AS Id, disk_id AS DiskId, ossea_volume_id AS OsseaVolumeId, disk_change_id AS DiskChangeId, sync_status AS SyncStatus,
+                   capacity_bytes AS CapacityBytes
+            FROM vm_disks WHERE job_id = @id
+            """, new { id });
+        return rows.ToDictionary(r => int.Parse(r.DiskId, CultureInfo.InvariantCulture));
+    }
+
+    private static async Task<List<HistoryRow>> HistoryAsync(Guid id)
+    {
+        await using var conn = await OpenAsync();
+        return (await conn.QueryAsync<HistoryRow>("""
+            SELECT disk_id AS DiskId, sync_type AS SyncType, previous_change_id AS PreviousChangeId, change_id AS ChangeId,
+                   bytes_transferred AS BytesTransferred, extents_copied AS ExtentsCopied, reason AS Reason, sync_job_id AS SyncJobId
+            FROM cbt_history WHERE job_id = @id ORDER BY id
+            """, new { id })).AsList();
+    }
+
+    private async Task<Guid> StartReplicationAsync(HttpClient admin, OmaWithOssea env, string agent, long? bandwidth = null)
+    {
+        using var response = await admin.PostAsJsonAsync("/api/v1/replications",
+            new { vmPath = _vm.InventoryPath, agent, osseaConfigId = env.ConfigId, bandwidthLimitBps = bandwidth });
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Accepted), body.ToString());
+        return body.GetProperty("id").GetGuid();
+    }
+
+    private async Task<DateTime> RequestSyncAsync(HttpClient admin, Guid id)
+    {
+        var before = (await GetReplicationAsync(admin, id)).GetProperty("lastSyncCompletedAt").GetDateTime();
+        using var response = await admin.PostAsync($"/api/v1/replications/{id}/sync", null);
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Accepted), await response.Content.ReadAsStringAsync());
+        return before;
+    }
+
+    [Test]
+    public async Task A_full_then_an_incremental_replication_make_every_target_equal_its_source_and_copy_only_what_changed()
+    {
+        var disks = CreateImages([(0, 3 * MiB), (10 * MiB + 4096, 2 * MiB)], [(MiB, 4 * MiB)], [(20 * MiB, MiB)]);
+        _sim.WriteChangedAreas(0,
+            (_vm.Ref.Value, disks[0].Key, "*", [(0, 3 * MiB), (10 * MiB, 3 * MiB)]),
+            (_vm.Ref.Value, disks[1].Key, "*", [(MiB, 4 * MiB)]),
+            (_vm.Ref.Value, disks[2].Key, "*", [(20 * MiB, MiB)]));
+        var (env, agent, admin) = await StartAsync(disks, "vma-repl");
+        await using var _env = env;
+        await using var _agent = agent;
+        using var _admin = admin;
+
+        var id = await StartReplicationAsync(admin, env, agent.Name);
+        var full = await WaitIdleAsync(admin, id, null);
+        var afterFull = await DisksAsync(id);
+        var fullHistory = await HistoryAsync(id);
+        Assert.Multiple(() =>
+        {
+            Assert.That(full.GetProperty("sourceVmId").GetString(), Is.EqualTo(_vm.Ref.Value), "the inventory path was resolved to the moref");
+            Assert.That(full.GetProperty("replicationType").GetString(), Is.EqualTo("incremental"));
+            Assert.That(afterFull.Keys, Is.EquivalentTo(disks.Select(d => d.Key)));
+            Assert.That(afterFull.Values.Select(d => d.DiskChangeId), Has.All.Not.Null);
+            Assert.That(afterFull.Values.Select(d => d.SyncStatus), Has.All.EqualTo("completed"));
+            Assert.That(afterFull.Values.Select(d => d.OsseaVolumeId), Has.All.Not.Null);
+            Assert.That(fullHistory.Select(h => h.SyncType), Has.All.EqualTo("full"));
+            Assert.That(fullHistory.Select(h => h.DiskId), Is.EquivalentTo(disks.Select(d => d.Key.ToString(CultureInfo.InvariantCulture))));
+            Assert.That(fullHistory.Single(h => h.DiskId == disks[0].Key.ToString(CultureInfo.InvariantCulture)).ExtentsCopied, Is.GreaterThanOrEqualTo(2));
+        });
+        var volumesAfterFull = afterFull.ToDictionary(d => d.Key, d => d.Value.OsseaVolumeId);
+        foreach (var (key, image) in disks)
+        {
+            await AssertSameAsync(image, await DevicePathAsync(env, afterFull[key].OsseaVolumeId!.Value));
+        }
+
+        // Changes on disks 0 and 1 only, recorded for QueryChangedDiskAreas since the change ids the job stored.
+        TestImages.Fill(disks[0].Image, [(5 * MiB, MiB)]);
+        TestImages.Fill(disks[1].Image, [(2 * MiB, 64 * 1024)]);
+        _sim.WriteChangedAreas(0,
+            (_vm.Ref.Value, disks[0].Key, afterFull[disks[0].Key].DiskChangeId!, [(5 * MiB, MiB)]),
+            (_vm.Ref.Value, disks[1].Key, afterFull[disks[1].Key].DiskChangeId!, [(2 * MiB, 64 * 1024)]));
+        var before = await RequestSyncAsync(admin, id);
+        await WaitIdleAsync(admin, id, before);
+        var afterIncr = await DisksAsync(id);
+        var incremental = (await HistoryAsync(id)).Skip(fullHistory.Count).ToDictionary(h => int.Parse(h.DiskId, CultureInfo.InvariantCulture));
+        Assert.Multiple(() =>
+        {
+            Assert.That(incremental.Values.Select(h => h.SyncType), Has.All.EqualTo("incremental"));
+            Assert.That(incremental[disks[0].Key].ExtentsCopied, Is.EqualTo(1));
+            Assert.That(incremental[disks[0].Key].BytesTransferred, Is.EqualTo(MiB), "only the changed extent");
+            Assert.That(incremental[disks[1].Key].BytesTransferred, Is.EqualTo(64 * 1024));
+            Assert.That(incremental[disks[2].Key].BytesTransferred, Is.Zero, "nothing changed on disk 2");
+            Assert.That(incremental[disks[0].Key].PreviousChangeId, Is.EqualTo(afterFull[disks[0].Key].DiskChangeId));
+            Assert.That(afterIncr[disks[0].Key].DiskChangeId, Is.EqualTo(incremental[disks[0].Key].ChangeId).And.Not.EqualTo(afterFull[disks[0].Key].DiskChangeId));
+            Assert.That(afterIncr.ToDictionary(d => d.Key, d => d.Value.OsseaVolumeId), Is.EquivalentTo(volumesAfterFull), "later runs reuse the volumes");
+        });
+        foreach (var (key, image) in disks)
+        {
+            await AssertSameAsync(image, await DevicePathAsync(env, afterIncr[key].OsseaVolumeId!.Value));
+        }
+
+        // Every step of both runs is in the job log.
+        var page = await admin.GetFromJsonAsync<JsonElement>("/api/v1/jobs?type=replication.sync&pageSize=50");
+        var runs = page.GetProperty("items").EnumerateArray().Where(j => j.GetProperty("entityId").GetString() == id.ToString()).ToList();
+        Assert.That(runs, Has.Count.EqualTo(2));
+        foreach (var run in runs)
+        {
+            var details = await admin.GetFromJsonAsync<JsonElement>($"/api/v1/jobs/{run.GetProperty("id").GetGuid()}");
+            var steps = details.GetProperty("steps").EnumerateArray().ToList();
+            Assert.Multiple(() =>
+            {
+                Assert.That(details.GetProperty("job").GetProperty("status").GetString(), Is.EqualTo("completed"));
+                Assert.That(steps.Select(s => s.GetProperty("name").GetString()),
+                    Is.EqualTo(new[] { "discover VM", "ensure CBT", "prepare volumes", "snapshot", "copy disks", "finish" }));
+                Assert.That(steps.Select(s => s.GetProperty("status").GetString()), Has.All.EqualTo("completed"));
+                Assert.That(details.GetProperty("log").EnumerateArray().Select(l => l.GetProperty("message").GetString()),
+                    Has.Some.Contains("change id").And.Some.Contains("VMA sync"));
+            });
+        }
+        var inventory = await _sim.InventoryAsync(CancellationToken.None);
+        Assert.That(inventory.Single(v => v.Moref == _vm.Ref.Value).Snapshots, Is.Empty, "each run deleted its snapshot");
+    }
+
+    [Test]
+    public async Task A_change_id_vcenter_rejects_falls_back_to_a_full_copy_onto_a_zeroed_target()
+    {
+        var disks = CreateImages([(0, 8 * MiB)], [(0, 2 * MiB)], [(0, MiB)]);
+        _sim.WriteChangedAreas(0,
+            (_vm.Ref.Value, disks[0].Key, "*", [(0, 8 * MiB)]),
+            (_vm.Ref.Value, disks[1].Key, "*", [(0, 2 * MiB)]),
+            (_vm.Ref.Value, disks[2].Key, "*", [(0, MiB)]));
+        var (env, agent, admin) = await StartAsync(disks, "vma-reset");
+        await using var _env = env;
+        await using var _agent = agent;
+        using var _admin = admin;
+        var id = await StartReplicationAsync(admin, env, agent.Name);
+        await WaitIdleAsync(admin, id, null);
+        var afterFull = await DisksAsync(id);
+
+        // vCenter lost disk 0's tracking: the stored change id is one it never issued. Its source now
+        // has data only in [0, 4 MiB) and [10 MiB, 11 MiB): the old data at [4, 8) must not survive on the target.
+        const string Lost = "52 00 00 00 00 00 00 00-00 00 00 00 00 00 00 00/9";
+        await using (var conn = await OpenAsync())
+        {
+            await conn.ExecuteAsync("UPDATE vm_disks SET disk_change_id = @Lost WHERE id = @Id", new { Lost, afterFull[disks[0].Key].Id });
+        }
+        await using (var image = new FileStream(disks[0].Image, FileMode.Open, FileAccess.Write))
+        {
+            image.SetLength(0);
+            image.SetLength(ImageSize);
+        }
+        TestImages.Fill(disks[0].Image, [(0, 4 * MiB), (10 * MiB, MiB)]);
+        TestImages.Fill(disks[1].Image, [(MiB, 4096)]);
+        _sim.WriteChangedAreas(0,
+            (_vm.Ref.Value, disks[0].Key, "*", [(0, 4 * MiB), (10 * MiB, MiB)]),
+            (_vm.Ref.Value, disks[1].Key, afterFull[disks[1].Key].DiskChangeId!, [(MiB, 4096)]));
+        var fullRows = (await HistoryAsync(id)).Count;
+        var before = await RequestSyncAsync(admin, id);
+        await WaitIdleAsync(admin, id, before);
+
+        var history = (await HistoryAsync(id)).Skip(fullRows).ToList();
+        var key0 = disks[0].Key.ToString(CultureInfo.InvariantCulture);
+        var reset = history.Where(h => h.DiskId == key0).ToList();
+        var afterReset = await DisksAsync(id);
+        Assert.Multiple(() =>
+        {
+            Assert.That(reset, Has.Count.EqualTo(2), "the rejected id set aside, then the full copy");
+            Assert.That(reset[0].PreviousChangeId, Is.EqualTo(Lost));
+            Assert.That(reset[0].Reason, Does.Contain("CBT reset").And.Contain(Lost));
+            Assert.That(reset[1].SyncType, Is.EqualTo("full"));
+            Assert.That(reset[1].Reason, Does.Contain("CBT reset"));
+            Assert.That(reset[1].ExtentsCopied, Is.EqualTo(2));
+            Assert.That(afterReset[disks[0].Key].DiskChangeId, Is.EqualTo(reset[1].ChangeId).And.Not.EqualTo(Lost));
+            Assert.That(history.Single(h => h.DiskId == disks[1].Key.ToString(CultureInfo.InvariantCulture)).SyncType, Is.EqualTo("incremental"));
+            Assert.That(afterReset[disks[0].Key].OsseaVolumeId, Is.EqualTo(afterFull[disks[0].Key].OsseaVolumeId), "the volume is zeroed, not replaced");
+        });
+        foreach (var (key, image) in disks)
+        {
+            await AssertSameAsync(image, await DevicePathAsync(env, afterReset[key].OsseaVolumeId!.Value));
+        }
+        var page = await admin.GetFromJsonAsync<JsonElement>("/api/v1/jobs?type=replication.sync&pageSize=50");
+        var last = page.GetProperty("items").EnumerateArray().First(j => j.GetProperty("entityId").GetString() == id.ToString());
+        var details = await admin.GetFromJsonAsync<JsonElement>($"/api/v1/jobs/{last.GetProperty("id").GetGuid()}");
+        Assert.That(details.GetProperty("log").EnumerateArray().Select(l => l.GetProperty("message").GetString()),
+            Has.Some.Contains("CBT reset").And.Some.Contains("zeroed"));
+    }
+}
