@@ -33,6 +33,7 @@ internal sealed class ReplicationRun(
     private const long GiB = 1L << 30;
     private DateTimeOffset? _unreachableSince;
     private string _vm = "";
+    private HashSet<string> _present = [];
     private ReplicationJobRow _job = null!;
 
     private DateTime Now => time.GetUtcNow().UtcDateTime;
@@ -123,6 +124,7 @@ internal sealed class ReplicationRun(
             d.DeviceKey.ToString(CultureInfo.InvariantCulture), d.FileName ?? "", d.CapacityBytes, d.Datastore, d.UnitNumber, d.Label,
             d.ProvisioningType)), Now, ct);
         var present = spec.Disks.Select(d => d.DeviceKey.ToString(CultureInfo.InvariantCulture)).ToHashSet();
+        _present = present;
         foreach (var disk in await store.SyncDisksAsync(jobId, ct))
         {
             if (!present.Contains(disk.DiskId))
@@ -192,14 +194,26 @@ internal sealed class ReplicationRun(
     private async Task CopyAsync(CancellationToken ct)
     {
         var restarts = 0;
-        while (true)
+        // Every round either finishes disks, resets one disk's CBT once, or counts as a restart: bounded.
+        var rounds = 2 * _present.Count + options.MaxSyncRestarts + 2;
+        for (var round = 0; ; round++)
         {
             _job = (await store.GetJobAsync(jobId, ct))!;
+            if (_job.Status == "cancelled")
+            {
+                await CancelAsync(_job.CurrentSyncId);
+            }
             var disks = await store.SyncDisksAsync(jobId, ct);
-            var pending = disks.Where(d => d.SyncStatus != "completed" && d.NbdExportName is not null && d.OsseaVolumeId is not null).ToList();
+            var pending = disks.Where(d => d.SyncStatus != "completed" && _present.Contains(d.DiskId)
+                && d.NbdExportName is not null && d.OsseaVolumeId is not null).ToList();
             if (pending.Count == 0)
             {
                 return;
+            }
+            if (round >= rounds)
+            {
+                throw new ReplicationRunFailedException(
+                    $"disks {string.Join(", ", pending.Select(d => d.DiskId))} did not complete after {rounds} agent syncs");
             }
             VmaSyncProgress? progress = null;
             if (_job.CurrentSyncId is { } known)
@@ -211,24 +225,27 @@ internal sealed class ReplicationRun(
             }
             var syncId = progress is null ? await StartSyncAsync(pending, ct) : _job.CurrentSyncId!;
             var final = await FollowAsync(syncId, ct);
-            switch (final?.State)
+            await store.SetCurrentSyncAsync(jobId, null, Now, ct);
+            if (final?.State == VmaSyncStates.CbtReset)
             {
-                case VmaSyncStates.Completed:
-                    continue;
-                case VmaSyncStates.CbtReset:
-                    await HandleCbtResetAsync(final, ct);
-                    await store.SetCurrentSyncAsync(jobId, null, Now, ct);
-                    continue;
+                await HandleCbtResetAsync(final, ct);
+                continue;
             }
-            // Failed, cancelled by someone else, or forgotten by a restarted agent: go on from the checkpoints.
+            var unfinished = (await store.SyncDisksAsync(jobId, ct))
+                .Where(d => d.SyncStatus != "completed" && pending.Any(p => p.Id == d.Id)).Select(d => d.DiskId).ToList();
+            if (final?.State == VmaSyncStates.Completed && unfinished.Count == 0)
+            {
+                continue;
+            }
+            // Failed, cancelled by someone else, forgotten by a restarted agent, or a disk without a new change id.
             var reason = final is null ? $"agent forgot sync {syncId}"
+                : final.State == VmaSyncStates.Completed ? $"sync {syncId} completed without a change id for disks {string.Join(", ", unfinished)}"
                 : $"sync {syncId} {final.State}: {final.Error ?? string.Join("; ", final.Disks.Where(d => d.Error is not null).Select(d => $"disk {d.DeviceKey}: {d.Error}"))}";
             if (++restarts > options.MaxSyncRestarts)
             {
                 throw new ReplicationRunFailedException($"{reason} (gave up after {options.MaxSyncRestarts} restarts)");
             }
             await scope.WarnAsync($"{reason}; restarting unfinished disks from their checkpoints ({restarts}/{options.MaxSyncRestarts})", ct);
-            await store.SetCurrentSyncAsync(jobId, null, Now, ct);
             await Task.Delay(options.AgentRetryDelay, time, ct);
         }
     }
@@ -341,14 +358,17 @@ internal sealed class ReplicationRun(
         await nbd.DisconnectAsync(ct);
     }
 
-    private async Task CancelAsync(string syncId)
+    private async Task CancelAsync(string? syncId)
     {
         // The operator's cancel must reach the agent even though this run is being torn down.
         using var cts = new CancellationTokenSource(options.RequestTimeout);
         try
         {
-            await vma.CancelSyncAsync(syncId, cts.Token);
-            await scope.InfoAsync($"cancelled by an operator; VMA sync {syncId} cancelled", cts.Token);
+            if (syncId is not null)
+            {
+                await vma.CancelSyncAsync(syncId, cts.Token);
+            }
+            await scope.InfoAsync($"cancelled by an operator{(syncId is null ? "" : $"; VMA sync {syncId} cancelled")}", cts.Token);
             if (_job.SnapshotId is { } snapshot && await vma.DeleteSnapshotAsync(_vm, snapshot, cts.Token))
             {
                 await scope.InfoAsync($"snapshot {snapshot} deleted", cts.Token);
