@@ -17,6 +17,7 @@ internal sealed class NbdServerConnection
     // default Pipe pause threshold (64 KiB) so a caller's pipe can never stall us.
     private const int MinPartialWrite = 32 * 1024;
     private const int MaxExtentsPerReply = 2048;
+    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(30);
 
     private readonly IDuplexPipe _transport;
     private readonly NbdExportTable _exports;
@@ -33,6 +34,7 @@ internal sealed class NbdServerConnection
     private string? _metaContextExport;
     private NbdBackingFile? _file;
     private string _exportName = "";
+    private CancellationToken _abort;
 
     public NbdServerConnection(IDuplexPipe transport, NbdExportTable exports, NbdServerOptions options, ILogger logger, long id,
         NbdSpliceReceiver? splice = null)
@@ -50,6 +52,10 @@ internal sealed class NbdServerConnection
     public async Task RunAsync(CancellationToken ct)
     {
         Exception? failure = null;
+        // Cancels replies still queued when the connection dies (a client that stopped reading
+        // must not keep requests, and so the connection, alive).
+        using var abort = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        _abort = abort.Token;
         try
         {
             bool transmit;
@@ -91,7 +97,11 @@ internal sealed class NbdServerConnection
         }
         finally
         {
-            await DrainAsync().ConfigureAwait(false);
+            if (failure is not null)
+            {
+                await abort.CancelAsync().ConfigureAwait(false);
+            }
+            await DrainAsync(abort).ConfigureAwait(false);
             _file?.Dispose();
             await _transport.Input.CompleteAsync(failure).ConfigureAwait(false);
             await _transport.Output.CompleteAsync(failure).ConfigureAwait(false);
@@ -551,7 +561,7 @@ internal sealed class NbdServerConnection
                         break;
                     }
                     await _inFlight.WaitAsync(ct).ConfigureAwait(false);
-                    _ = Task.Run(() => ProcessAsync(file, request, ct), CancellationToken.None);
+                    _ = Task.Run(() => ProcessAsync(file, request, _abort), CancellationToken.None);
                 }
             }
             finally
@@ -805,12 +815,22 @@ internal sealed class NbdServerConnection
         }
     }
 
-    private async Task DrainAsync()
+    private async Task DrainAsync(CancellationTokenSource abort)
     {
-        // Wait for requests still running (their replies go out or fail on a dead pipe).
+        // After DISC or EOF, outstanding requests finish and reply, within a bounded time; after
+        // that (or at once on failure, via abort) their replies are cancelled.
+        using var timeout = new CancellationTokenSource(DrainTimeout, _options.TimeProvider);
         for (var i = 0; i < _options.MaxRequestsInFlight; i++)
         {
-            await _inFlight.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                await _inFlight.WaitAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                await abort.CancelAsync().ConfigureAwait(false);
+                await _inFlight.WaitAsync().ConfigureAwait(false);
+            }
         }
         _inFlight.Release(_options.MaxRequestsInFlight);
     }
