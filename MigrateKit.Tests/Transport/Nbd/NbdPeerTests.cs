@@ -313,11 +313,20 @@ public class NbdPeerTests
     {
         var socketPath = _scratch.File("nbdkit.sock");
         await using var nbdkit = ExternalProcess.Start("nbdkit", ["-f", "-U", socketPath, "memory", "16M"]);
-        for (var i = 0; i < 200 && !File.Exists(socketPath); i++)
+        // The socket file appears at bind(), a moment before listen(): retry until nbdkit accepts.
+        NbdClient? connected = null;
+        for (var i = 0; connected is null; i++)
         {
-            await Task.Delay(50);
+            try
+            {
+                connected = await NbdClient.ConnectUnixAsync(socketPath, "");
+            }
+            catch (SocketException) when (i < 200)
+            {
+                await Task.Delay(50);
+            }
         }
-        await using var client = await NbdClient.ConnectUnixAsync(socketPath, "");
+        await using var client = connected;
         await ExerciseAsync(client, expectHoles: true);
     }
 
