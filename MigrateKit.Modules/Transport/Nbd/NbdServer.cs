@@ -95,19 +95,24 @@ public sealed class NbdServer : IAsyncDisposable
         var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(
             bufferSize: _options.ReceiveBufferSize, minimumReadSize: 64 * 1024, leaveOpen: true));
         var writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024, leaveOpen: true));
-        return ServeAsync(new DuplexPipe(reader, writer), ct);
+        return ServeCoreAsync(new DuplexPipe(reader, writer), stream, ct);
     }
 
     /// <summary>
     /// Serves one client over a duplex pipe; the pipe must let at least 64 KiB accumulate unread
     /// (the default <see cref="Pipe"/> does). Returns when the client disconnects.
     /// </summary>
-    public async Task ServeAsync(IDuplexPipe transport, CancellationToken ct)
+    public Task ServeAsync(IDuplexPipe transport, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(transport);
+        return ServeCoreAsync(transport, null, ct);
+    }
+
+    private async Task ServeCoreAsync(IDuplexPipe transport, Stream? stream, CancellationToken ct)
+    {
         var id = Interlocked.Increment(ref _nextConnectionId);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
-        var connection = new NbdServerConnection(transport, Exports, _options, _logger, id);
+        var connection = new NbdServerConnection(transport, Exports, _options, _logger, id, directOutput: stream);
         await connection.RunAsync(linked.Token).ConfigureAwait(false);
     }
 
@@ -164,7 +169,7 @@ public sealed class NbdServer : IAsyncDisposable
                 ? new StreamPipeReaderOptions(bufferSize: _options.ReceiveBufferSize, minimumReadSize: 64 * 1024, leaveOpen: true)
                 : new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true));
             var writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024, leaveOpen: true));
-            var connection = new NbdServerConnection(new DuplexPipe(reader, writer), Exports, _options, _logger, id, splice);
+            var connection = new NbdServerConnection(new DuplexPipe(reader, writer), Exports, _options, _logger, id, splice, stream);
             await connection.RunAsync(ct).ConfigureAwait(false);
         }
         catch (Exception ex)

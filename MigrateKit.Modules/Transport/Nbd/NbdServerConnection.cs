@@ -37,7 +37,7 @@ internal sealed class NbdServerConnection
     private CancellationToken _abort;
 
     public NbdServerConnection(IDuplexPipe transport, NbdExportTable exports, NbdServerOptions options, ILogger logger, long id,
-        NbdSpliceReceiver? splice = null)
+        NbdSpliceReceiver? splice = null, Stream? directOutput = null)
     {
         _splice = splice;
         _transport = transport;
@@ -45,7 +45,7 @@ internal sealed class NbdServerConnection
         _options = options;
         _logger = logger;
         _id = id;
-        _replies = new NbdReplyWriter(transport.Output);
+        _replies = new NbdReplyWriter(transport.Output, directOutput);
         _inFlight = new SemaphoreSlim(options.MaxRequestsInFlight, options.MaxRequestsInFlight);
     }
 
