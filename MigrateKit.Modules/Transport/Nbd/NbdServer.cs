@@ -22,12 +22,6 @@ public sealed class NbdServerOptions
     /// <summary>Size of the pooled receive buffers for stream transports (a WRITE is written from them in place).</summary>
     public int ReceiveBufferSize { get; set; } = 1024 * 1024;
 
-    /// <summary>
-    /// On Linux TCP connections, move WRITE payloads from the socket into the export with splice(2)
-    /// (one copy instead of two). Falls back to ordinary reads where the kernel refuses.
-    /// </summary>
-    public bool ZeroCopyWrites { get; set; } = true;
-
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 }
 
@@ -163,13 +157,10 @@ public sealed class NbdServer : IAsyncDisposable
             socket.NoDelay = true;
             NbdLog.ConnectionOpened(_logger, id, socket.RemoteEndPoint?.ToString() ?? "?");
             await using var stream = new NetworkStream(socket, ownsSocket: true);
-            using var splice = _options.ZeroCopyWrites ? NbdSpliceReceiver.TryCreate(socket) : null;
-            // With splice, WRITE payloads skip user space, so the pipe only needs to hold headers.
-            var reader = PipeReader.Create(stream, splice is null
-                ? new StreamPipeReaderOptions(bufferSize: _options.ReceiveBufferSize, minimumReadSize: 64 * 1024, leaveOpen: true)
-                : new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true));
+            var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(
+                bufferSize: _options.ReceiveBufferSize, minimumReadSize: 64 * 1024, leaveOpen: true));
             var writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024, leaveOpen: true));
-            var connection = new NbdServerConnection(new DuplexPipe(reader, writer), Exports, _options, _logger, id, splice, stream);
+            var connection = new NbdServerConnection(new DuplexPipe(reader, writer), Exports, _options, _logger, id, stream);
             await connection.RunAsync(ct).ConfigureAwait(false);
         }
         catch (Exception ex)

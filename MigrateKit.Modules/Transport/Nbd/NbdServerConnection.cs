@@ -27,7 +27,6 @@ internal sealed class NbdServerConnection
     private readonly NbdReplyWriter _replies;
     private readonly SemaphoreSlim _inFlight;
     private readonly List<ReadOnlyMemory<byte>> _segments = new(64);
-    private readonly NbdSpliceReceiver? _splice;
 
     private bool _noZeroes;
     private bool _structured;
@@ -37,9 +36,8 @@ internal sealed class NbdServerConnection
     private CancellationToken _abort;
 
     public NbdServerConnection(IDuplexPipe transport, NbdExportTable exports, NbdServerOptions options, ILogger logger, long id,
-        NbdSpliceReceiver? splice = null, Stream? directOutput = null)
+        Stream? directOutput = null)
     {
-        _splice = splice;
         _transport = transport;
         _exports = exports;
         _options = options;
@@ -505,9 +503,7 @@ internal sealed class NbdServerConnection
                     {
                         var available = buffer.Length;
                         var take = Math.Min(writeRemaining, available);
-                        // With splice the rest of the payload bypasses the pipe, so write what is here now.
-                        var spliceRest = _splice is { Enabled: true } && writeError == NbdError.None;
-                        if (take == 0 || (take < writeRemaining && take < MinPartialWrite && !result.IsCompleted && !spliceRest))
+                        if (take == 0 || (take < writeRemaining && take < MinPartialWrite && !result.IsCompleted))
                         {
                             break;
                         }
@@ -571,20 +567,6 @@ internal sealed class NbdServerConnection
             if (disconnect)
             {
                 return;
-            }
-            if (writeRemaining > 0 && buffer.IsEmpty && writeError == NbdError.None && _splice is { Enabled: true }
-                && !result.IsCompleted && !result.IsCanceled)
-            {
-                // Nothing of the payload is buffered: take the rest straight from the socket.
-                var (taken, error) = await _splice.ReceiveAsync(file, writeOffset, writeRemaining, ct).ConfigureAwait(false);
-                writeOffset += taken;
-                writeRemaining -= taken;
-                writeError = error;
-                if (writeRemaining == 0)
-                {
-                    await FinishWriteAsync(file, write, writeError, null, ct).ConfigureAwait(false);
-                }
-                continue;
             }
             if (result.IsCompleted || result.IsCanceled)
             {
