@@ -71,6 +71,9 @@ internal sealed class StreamingOptions
     /// <summary>…or after this many bytes.</summary>
     public long CheckpointBytes { get; set; } = 256L * 1024 * 1024;
 
+    /// <summary>How long a disk waits for the tunnel to the OMA and its export before it fails (and can be resumed).</summary>
+    public TimeSpan TargetConnectTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
     /// <summary>Finished syncs kept for GET /progress.</summary>
     public int RetainedSyncs { get; set; } = 200;
 
@@ -83,6 +86,10 @@ internal sealed class StreamingOptions
         if (ChunksInFlight is < 1 or > 64 || MaxParallelDisks is < 1 or > 64)
         {
             throw new ArgumentException("Vma:Streaming:ChunksInFlight and MaxParallelDisks must be 1-64");
+        }
+        if (TargetConnectTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentException("Vma:Streaming:TargetConnectTimeout must be positive");
         }
         if (CheckpointInterval <= TimeSpan.Zero || CheckpointBytes < ChunkBytes)
         {
