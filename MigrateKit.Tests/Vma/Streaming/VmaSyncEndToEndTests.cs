@@ -71,6 +71,7 @@ public sealed class VmaSyncEndToEndTests : DatabaseTest
             Out = new Spectre.Console.AnsiConsoleOutput(output),
             Interactive = Spectre.Console.InteractionSupport.No,
         });
+        Spectre.Console.AnsiConsole.Console.Profile.Width = 240; // no wrapped cells, whatever the test host's terminal
         try
         {
             var rc = await MigrateKit.Host.Vma.VmaProgram.BuildRootCommand().Parse(["vms", "--config", config]).InvokeAsync();
@@ -274,7 +275,13 @@ public sealed class VmaSyncEndToEndTests : DatabaseTest
             snapshotId = snapshot,
             disks = new[] { Disk(keyA, targetA.Export, "*") },
         });
-        await Task.Delay(TimeSpan.FromSeconds(2));
+        // Cancel once a chunk is durable (bounded wait), so there is a checkpoint to resume from.
+        var waitClock = Stopwatch.StartNew();
+        while (DiskOf(await oma.GetJsonAsync("api/v1/progress/to-cancel"), keyA).GetProperty("checkpoint").GetInt64() == 0)
+        {
+            Assert.That(waitClock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(10)), "no checkpoint within 10 s");
+            await Task.Delay(50);
+        }
         var cancelClock = Stopwatch.StartNew();
         var (cancelStatus, _) = await oma.PostJsonAsync("api/v1/syncs/to-cancel/cancel", null);
         var cancelled = await oma.WaitForSyncAsync("to-cancel", TimeSpan.FromSeconds(10));
