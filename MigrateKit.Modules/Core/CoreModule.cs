@@ -28,7 +28,7 @@ public static class CoreModule
             var connectionString = configuration.GetSection(DatabaseOptions.SectionName)[nameof(DatabaseOptions.ConnectionString)];
             if (string.IsNullOrWhiteSpace(connectionString))
             {
-                throw new InvalidOperationException("No database configured: pass --db, set MIGRATEKIT_DB, or set Database:ConnectionString in the configuration file.");
+                throw new DatabaseNotConfiguredException();
             }
             return new MySqlDataSourceBuilder(DatabaseOptions.Normalise(connectionString)).Build();
         });

@@ -27,7 +27,7 @@ internal sealed record VolumeOptions
         IPEndPoint? listen = null;
         if (listenText is not null && !IPEndPoint.TryParse(listenText, out listen))
         {
-            throw new InvalidOperationException($"Nbd:Listen '{listenText}' is not an address:port.");
+            throw new MigrateKit.Modules.Core.Errors.ConfigurationErrorException($"Nbd:Listen '{listenText}' is not an address:port.");
         }
         return new VolumeOptions
         {
@@ -44,5 +44,5 @@ internal sealed record VolumeOptions
     private static TimeSpan Duration(string? text, TimeSpan fallback) =>
         text is null ? fallback
         : TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var value) && value > TimeSpan.Zero ? value
-        : throw new InvalidOperationException($"'{text}' is not a positive duration (hh:mm:ss).");
+        : throw new MigrateKit.Modules.Core.Errors.ConfigurationErrorException($"'{text}' is not a positive duration (hh:mm:ss).");
 }

@@ -84,6 +84,20 @@ public class JobLogTests : DatabaseTest
     }
 
     [Test]
+    public async Task A_child_jobs_log_lines_belong_to_the_child_not_to_the_parents_step()
+    {
+        var childId = await Tracker.RunJobAsync(Start("test.parent"), (parent, ct) =>
+            parent.RunStepAsync("spawn", c => Tracker.RunJobAsync(Start("test.child"), async (child, cc) =>
+            {
+                await child.InfoAsync("from the child", cc);
+                return child.JobId;
+            }, c), ct), CancellationToken.None);
+
+        var child = await SendAsync(new GetJobQuery(childId));
+        Assert.That(child!.Log.Single().StepId, Is.Null);
+    }
+
+    [Test]
     public async Task A_cancelled_job_ends_cancelled()
     {
         using var cts = new CancellationTokenSource();

@@ -42,6 +42,7 @@ internal sealed class OmaTestHost : IAsyncDisposable
             ["Logging:LogLevel:Default"] = "Warning",
             ["Secrets:KeyFile"] = TestDirectories.SecretKeyFile,
             ["Tunnel:Listen"] = "127.0.0.1:0",
+            ["Nbd:Listen"] = "127.0.0.1:0", // never a fixed port: other OMAs (a developer's, a parallel run) may hold 10809
             ["Tunnel:PkiDirectory"] = TestDirectories.Create("pki"),
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())

@@ -33,7 +33,6 @@ internal sealed class OmaWithOssea : IAsyncDisposable
                 ["Volume:DeviceTimeout"] = "00:00:05",
                 ["Volume:DevicePollInterval"] = "00:00:00.050",
                 ["Volume:Reconciler"] = "false",
-                ["Nbd:Listen"] = "127.0.0.1:0",
                 ["Ossea:JobPollInitial"] = "00:00:00.010",
                 ["Ossea:JobPollIncrement"] = "00:00:00.010",
                 ["Ossea:JobPollMax"] = "00:00:00.050",

@@ -65,6 +65,12 @@ public class VolumeLifecycleTests : DatabaseTest
         await env.SendAsync(new DeleteVolumeCommand(volume.VolumeId));
 
         var operations = await env.SendAsync(new ListVolumeOperationsQuery(volume.VolumeId));
+        await using var db = await OpenAsync();
+        // Every OSSEA async job is tracked, tied to the job-log job (and correlation) that started it.
+        var tracked = (await db.QueryAsync<(string Command, string Status, Guid? Correlation, Guid? JobCorrelation)>("""
+            SELECT t.cloudstack_command, t.status, t.correlation_id, j.correlation_id
+            FROM cloudstack_job_tracking t LEFT JOIN jobs j ON j.id = t.parent_job_id ORDER BY t.id
+            """)).ToList();
         Assert.Multiple(async () =>
         {
             Assert.That(await RowCountsAsync(), Is.EqualTo((0L, 0L, 0L)));
@@ -72,6 +78,9 @@ public class VolumeLifecycleTests : DatabaseTest
             Assert.That(env.Emulator.ExposedDevices, Is.Empty, "no loop device left");
             Assert.That(operations.Select(o => o.Type), Is.EquivalentTo(new[] { "create", "attach", "export", "detach", "delete" }));
             Assert.That(operations.All(o => o.Status == "completed" && o.JobId is not null));
+            Assert.That(tracked.Select(t => t.Command), Is.EqualTo(new[] { "createVolume", "attachVolume", "detachVolume" }));
+            Assert.That(tracked.All(t => t.Status == "completed" && t.Correlation is not null && t.Correlation == t.JobCorrelation),
+                "each async job carries the correlation id of the job that started it");
         });
     }
 

@@ -9,12 +9,12 @@ internal static class CliRunner
         {
             return await verb();
         }
-        catch (OmaConfigurationException ex)
+        catch (MigrateKit.Modules.Core.Errors.ConfigurationErrorException ex)
         {
-            await Console.Error.WriteLineAsync($"error: {ex.Message}");
+            await Console.Error.WriteLineAsync($"error: configuration: {ex.Message}");
             return 2;
         }
-        catch (InvalidOperationException ex) when (ex.Message.StartsWith("No database configured", StringComparison.Ordinal))
+        catch (MigrateKit.Modules.Core.Data.DatabaseNotConfiguredException ex)
         {
             await Console.Error.WriteLineAsync($"error: {ex.Message}");
             return 2;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Microsoft.Extensions.Configuration;
+using MigrateKit.Modules.Core.Errors;
 
 namespace MigrateKit.Host.Oma.Cli;
 
@@ -37,7 +38,7 @@ internal static class OmaOptions
         var file = parse.GetValue(Config);
         if (file is not null && !File.Exists(file))
         {
-            throw new OmaConfigurationException($"Configuration file '{file}' does not exist.");
+            throw new ConfigurationErrorException($"Configuration file '{file}' does not exist.");
         }
         file ??= File.Exists(DefaultConfigFile) ? DefaultConfigFile : null;
 
@@ -77,7 +78,7 @@ internal static class OmaOptions
         }
         if (!File.Exists(passwordFile))
         {
-            throw new OmaConfigurationException($"Database:PasswordFile '{passwordFile}' does not exist.");
+            throw new ConfigurationErrorException($"Database:PasswordFile '{passwordFile}' does not exist.");
         }
         var builder = new MySqlConnector.MySqlConnectionStringBuilder(connectionString)
         {
@@ -86,6 +87,3 @@ internal static class OmaOptions
         configuration["Database:ConnectionString"] = builder.ConnectionString;
     }
 }
-
-/// <summary>Configuration the operator must fix; reported as one line, exit code 2.</summary>
-internal sealed class OmaConfigurationException(string message) : Exception(message);

@@ -80,7 +80,7 @@ internal static class OmaApplication
         var connectionString = services.GetRequiredService<IOptions<DatabaseOptions>>().Value.ConnectionString;
         if (string.IsNullOrWhiteSpace(connectionString))
         {
-            throw new InvalidOperationException("No database configured: pass --db, set MIGRATEKIT_DB, or set Database:ConnectionString in the configuration file.");
+            throw new DatabaseNotConfiguredException();
         }
         var time = services.GetRequiredService<TimeProvider>();
         var deadline = time.GetUtcNow() + patience;

@@ -19,11 +19,11 @@ internal sealed record AgentsOptions
         var listenText = section["Listen"] ?? "0.0.0.0:443";
         if (!IPEndPoint.TryParse(listenText, out var listen))
         {
-            throw new InvalidOperationException($"Tunnel:Listen '{listenText}' is not an address:port.");
+            throw new MigrateKit.Modules.Core.Errors.ConfigurationErrorException($"Tunnel:Listen '{listenText}' is not an address:port.");
         }
         var hostNames = Split(section["HostNames"]);
         var addresses = Split(section["IpAddresses"]).Select(a => IPAddress.TryParse(a, out var ip) ? ip
-            : throw new InvalidOperationException($"Tunnel:IpAddresses has '{a}', which is not an IP address.")).ToList();
+            : throw new MigrateKit.Modules.Core.Errors.ConfigurationErrorException($"Tunnel:IpAddresses has '{a}', which is not an IP address.")).ToList();
         return new AgentsOptions
         {
             Enabled = !string.Equals(section["Enabled"], "false", StringComparison.OrdinalIgnoreCase),

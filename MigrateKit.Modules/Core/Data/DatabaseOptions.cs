@@ -38,3 +38,7 @@ public sealed class DatabaseOptions
         }
     }
 }
+
+/// <summary>No database is configured; the message says the three ways to configure one.</summary>
+public sealed class DatabaseNotConfiguredException()
+    : InvalidOperationException("No database configured: pass --db, set MIGRATEKIT_DB, or set Database:ConnectionString in the configuration file.");

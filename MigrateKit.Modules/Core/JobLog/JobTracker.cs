@@ -56,7 +56,8 @@ internal sealed class JobTracker(JobStore store, TimeProvider time) : IJobTracke
 
 internal sealed class JobScope(JobStore store, TimeProvider time, Guid jobId, Guid correlationId, Guid? parentJobId) : IJobScope
 {
-    private static readonly AsyncLocal<long?> CurrentStep = new();
+    // Flows into child jobs started inside a step, so it names its job: a step belongs to one job only.
+    private static readonly AsyncLocal<(Guid JobId, long StepId)?> CurrentStep = new();
     private readonly long _startedTimestamp = time.GetTimestamp();
     private int _stepSeq;
     private int _ended;
@@ -71,7 +72,7 @@ internal sealed class JobScope(JobStore store, TimeProvider time, Guid jobId, Gu
         var seq = Interlocked.Increment(ref _stepSeq);
         var started = time.GetTimestamp();
         var stepId = await store.InsertStepAsync(jobId, seq, name, time.GetUtcNow().UtcDateTime, ct);
-        CurrentStep.Value = stepId;
+        CurrentStep.Value = (jobId, stepId);
         try
         {
             var result = await step(ct);
@@ -92,7 +93,8 @@ internal sealed class JobScope(JobStore store, TimeProvider time, Guid jobId, Gu
         RunStepAsync<bool>(name, async c => { await step(c); return true; }, ct);
 
     public Task LogAsync(JobLogLevel level, string message, CancellationToken ct) =>
-        store.InsertLogAsync(jobId, CurrentStep.Value, level, message, time.GetUtcNow().UtcDateTime, ct);
+        store.InsertLogAsync(jobId, CurrentStep.Value is { } step && step.JobId == jobId ? step.StepId : null, level, message,
+            time.GetUtcNow().UtcDateTime, ct);
 
     public async Task EndAsync(string? error, CancellationToken ct, bool cancelled = false)
     {

@@ -30,9 +30,6 @@ internal sealed class NbdBackingFile : IDisposable
     public long Size { get; }
     public bool ReadOnly { get; }
 
-    /// <summary>The open handle, for zero-copy receive (splice) into the file.</summary>
-    public SafeFileHandle Handle => _handle;
-
     public static NbdBackingFile Open(NbdExportDefinition export)
     {
         var handle = File.OpenHandle(export.Path, FileMode.Open,

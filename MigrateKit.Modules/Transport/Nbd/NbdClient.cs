@@ -31,6 +31,8 @@ public readonly record struct NbdExtent(long Offset, long Length, bool IsHole, b
 /// </summary>
 public sealed class NbdClient : IAsyncDisposable
 {
+    private const int DirectWriteThreshold = 64 * 1024;
+
     private readonly Stream _stream;
     private readonly PipeReader _input;
     private readonly PipeWriter _output;
@@ -338,7 +340,8 @@ public sealed class NbdClient : IAsyncDisposable
                 }
                 NbdFrameWriter.WriteRequest(_output.GetSpan(NbdWire.RequestHeaderLength), flags, command, pending.Cookie, (ulong)offset, length);
                 _output.Advance(NbdWire.RequestHeaderLength);
-                if (!payload.IsEmpty)
+                var direct = payload.Length >= DirectWriteThreshold;
+                if (!payload.IsEmpty && !direct)
                 {
                     _output.Write(payload.Span);
                 }
@@ -347,6 +350,11 @@ public sealed class NbdClient : IAsyncDisposable
                 if (flushed.IsCompleted)
                 {
                     throw new IOException("the NBD connection is closed");
+                }
+                if (direct)
+                {
+                    // Big payloads go from the caller's memory to the stream, skipping a copy into the pipe.
+                    await _stream.WriteAsync(payload, CancellationToken.None).ConfigureAwait(false);
                 }
             }
             finally

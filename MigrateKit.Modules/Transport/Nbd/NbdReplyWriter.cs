@@ -9,8 +9,12 @@ namespace MigrateKit.Modules.Transport.Nbd;
 /// The single writer of transmission replies for one server connection: requests finish
 /// concurrently, so every reply is framed and flushed under one lock and never interleaves.
 /// </summary>
-internal sealed class NbdReplyWriter(PipeWriter output)
+internal sealed class NbdReplyWriter(PipeWriter output, Stream? directOutput = null)
 {
+    // READ data at least this big goes from its pooled buffer straight to the stream (when the
+    // transport is one), skipping a copy into the pipe.
+    private const int DirectWriteThreshold = 64 * 1024;
+
     private readonly SemaphoreSlim _lock = new(1, 1);
 
     /// <summary>Set once STRUCTURED_REPLY was agreed; READ data and errors then go in chunks.</summary>
@@ -78,6 +82,12 @@ internal sealed class NbdReplyWriter(PipeWriter output)
             {
                 NbdFrameWriter.WriteSimpleReply(output.GetSpan(NbdWire.SimpleReplyLength), 0, cookie);
                 output.Advance(NbdWire.SimpleReplyLength);
+            }
+            if (directOutput is not null && data.Length >= DirectWriteThreshold)
+            {
+                await FlushAsync(ct).ConfigureAwait(false);
+                await directOutput.WriteAsync(data, ct).ConfigureAwait(false);
+                return;
             }
             output.Write(data.Span);
             await FlushAsync(ct).ConfigureAwait(false);

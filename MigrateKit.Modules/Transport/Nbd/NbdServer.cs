@@ -22,12 +22,6 @@ public sealed class NbdServerOptions
     /// <summary>Size of the pooled receive buffers for stream transports (a WRITE is written from them in place).</summary>
     public int ReceiveBufferSize { get; set; } = 1024 * 1024;
 
-    /// <summary>
-    /// On Linux TCP connections, move WRITE payloads from the socket into the export with splice(2)
-    /// (one copy instead of two). Falls back to ordinary reads where the kernel refuses.
-    /// </summary>
-    public bool ZeroCopyWrites { get; set; } = true;
-
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 }
 
@@ -95,19 +89,24 @@ public sealed class NbdServer : IAsyncDisposable
         var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(
             bufferSize: _options.ReceiveBufferSize, minimumReadSize: 64 * 1024, leaveOpen: true));
         var writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024, leaveOpen: true));
-        return ServeAsync(new DuplexPipe(reader, writer), ct);
+        return ServeCoreAsync(new DuplexPipe(reader, writer), stream, ct);
     }
 
     /// <summary>
     /// Serves one client over a duplex pipe; the pipe must let at least 64 KiB accumulate unread
     /// (the default <see cref="Pipe"/> does). Returns when the client disconnects.
     /// </summary>
-    public async Task ServeAsync(IDuplexPipe transport, CancellationToken ct)
+    public Task ServeAsync(IDuplexPipe transport, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(transport);
+        return ServeCoreAsync(transport, null, ct);
+    }
+
+    private async Task ServeCoreAsync(IDuplexPipe transport, Stream? stream, CancellationToken ct)
+    {
         var id = Interlocked.Increment(ref _nextConnectionId);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
-        var connection = new NbdServerConnection(transport, Exports, _options, _logger, id);
+        var connection = new NbdServerConnection(transport, Exports, _options, _logger, id, directOutput: stream);
         await connection.RunAsync(linked.Token).ConfigureAwait(false);
     }
 
@@ -158,13 +157,10 @@ public sealed class NbdServer : IAsyncDisposable
             socket.NoDelay = true;
             NbdLog.ConnectionOpened(_logger, id, socket.RemoteEndPoint?.ToString() ?? "?");
             await using var stream = new NetworkStream(socket, ownsSocket: true);
-            using var splice = _options.ZeroCopyWrites ? NbdSpliceReceiver.TryCreate(socket) : null;
-            // With splice, WRITE payloads skip user space, so the pipe only needs to hold headers.
-            var reader = PipeReader.Create(stream, splice is null
-                ? new StreamPipeReaderOptions(bufferSize: _options.ReceiveBufferSize, minimumReadSize: 64 * 1024, leaveOpen: true)
-                : new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true));
+            var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(
+                bufferSize: _options.ReceiveBufferSize, minimumReadSize: 64 * 1024, leaveOpen: true));
             var writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024, leaveOpen: true));
-            var connection = new NbdServerConnection(new DuplexPipe(reader, writer), Exports, _options, _logger, id, splice);
+            var connection = new NbdServerConnection(new DuplexPipe(reader, writer), Exports, _options, _logger, id, stream);
             await connection.RunAsync(ct).ConfigureAwait(false);
         }
         catch (Exception ex)

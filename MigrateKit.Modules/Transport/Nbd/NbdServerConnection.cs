@@ -17,6 +17,7 @@ internal sealed class NbdServerConnection
     // default Pipe pause threshold (64 KiB) so a caller's pipe can never stall us.
     private const int MinPartialWrite = 32 * 1024;
     private const int MaxExtentsPerReply = 2048;
+    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(30);
 
     private readonly IDuplexPipe _transport;
     private readonly NbdExportTable _exports;
@@ -26,30 +27,33 @@ internal sealed class NbdServerConnection
     private readonly NbdReplyWriter _replies;
     private readonly SemaphoreSlim _inFlight;
     private readonly List<ReadOnlyMemory<byte>> _segments = new(64);
-    private readonly NbdSpliceReceiver? _splice;
 
     private bool _noZeroes;
     private bool _structured;
     private string? _metaContextExport;
     private NbdBackingFile? _file;
     private string _exportName = "";
+    private CancellationToken _abort;
 
     public NbdServerConnection(IDuplexPipe transport, NbdExportTable exports, NbdServerOptions options, ILogger logger, long id,
-        NbdSpliceReceiver? splice = null)
+        Stream? directOutput = null)
     {
-        _splice = splice;
         _transport = transport;
         _exports = exports;
         _options = options;
         _logger = logger;
         _id = id;
-        _replies = new NbdReplyWriter(transport.Output);
+        _replies = new NbdReplyWriter(transport.Output, directOutput);
         _inFlight = new SemaphoreSlim(options.MaxRequestsInFlight, options.MaxRequestsInFlight);
     }
 
     public async Task RunAsync(CancellationToken ct)
     {
         Exception? failure = null;
+        // Cancels replies still queued when the connection dies (a client that stopped reading
+        // must not keep requests, and so the connection, alive).
+        using var abort = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        _abort = abort.Token;
         try
         {
             bool transmit;
@@ -91,7 +95,11 @@ internal sealed class NbdServerConnection
         }
         finally
         {
-            await DrainAsync().ConfigureAwait(false);
+            if (failure is not null)
+            {
+                await abort.CancelAsync().ConfigureAwait(false);
+            }
+            await DrainAsync(abort).ConfigureAwait(false);
             _file?.Dispose();
             await _transport.Input.CompleteAsync(failure).ConfigureAwait(false);
             await _transport.Output.CompleteAsync(failure).ConfigureAwait(false);
@@ -495,9 +503,7 @@ internal sealed class NbdServerConnection
                     {
                         var available = buffer.Length;
                         var take = Math.Min(writeRemaining, available);
-                        // With splice the rest of the payload bypasses the pipe, so write what is here now.
-                        var spliceRest = _splice is { Enabled: true } && writeError == NbdError.None;
-                        if (take == 0 || (take < writeRemaining && take < MinPartialWrite && !result.IsCompleted && !spliceRest))
+                        if (take == 0 || (take < writeRemaining && take < MinPartialWrite && !result.IsCompleted))
                         {
                             break;
                         }
@@ -551,7 +557,7 @@ internal sealed class NbdServerConnection
                         break;
                     }
                     await _inFlight.WaitAsync(ct).ConfigureAwait(false);
-                    _ = Task.Run(() => ProcessAsync(file, request, ct), CancellationToken.None);
+                    _ = Task.Run(() => ProcessAsync(file, request, _abort), CancellationToken.None);
                 }
             }
             finally
@@ -561,20 +567,6 @@ internal sealed class NbdServerConnection
             if (disconnect)
             {
                 return;
-            }
-            if (writeRemaining > 0 && buffer.IsEmpty && writeError == NbdError.None && _splice is { Enabled: true }
-                && !result.IsCompleted && !result.IsCanceled)
-            {
-                // Nothing of the payload is buffered: take the rest straight from the socket.
-                var (taken, error) = await _splice.ReceiveAsync(file, writeOffset, writeRemaining, ct).ConfigureAwait(false);
-                writeOffset += taken;
-                writeRemaining -= taken;
-                writeError = error;
-                if (writeRemaining == 0)
-                {
-                    await FinishWriteAsync(file, write, writeError, null, ct).ConfigureAwait(false);
-                }
-                continue;
             }
             if (result.IsCompleted || result.IsCanceled)
             {
@@ -805,12 +797,22 @@ internal sealed class NbdServerConnection
         }
     }
 
-    private async Task DrainAsync()
+    private async Task DrainAsync(CancellationTokenSource abort)
     {
-        // Wait for requests still running (their replies go out or fail on a dead pipe).
+        // After DISC or EOF, outstanding requests finish and reply, within a bounded time; after
+        // that (or at once on failure, via abort) their replies are cancelled.
+        using var timeout = new CancellationTokenSource(DrainTimeout, _options.TimeProvider);
         for (var i = 0; i < _options.MaxRequestsInFlight; i++)
         {
-            await _inFlight.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                await _inFlight.WaitAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                await abort.CancelAsync().ConfigureAwait(false);
+                await _inFlight.WaitAsync().ConfigureAwait(false);
+            }
         }
         _inFlight.Release(_options.MaxRequestsInFlight);
     }

@@ -60,7 +60,8 @@ internal static class VmaEndpoints
         }
         var tunnelView = new TunnelHealthView(tunnel.State, tunnel.Connections, tunnel.LastError);
         var ok = vc.Reachable && tunnel.State == "connected";
-        return TypedResults.Ok(new HealthView(ok ? "ok" : "degraded", ProductVersion.Current, vc, tunnelView));
+        // 503 when degraded (as the OMA's health): monitors see it, callers still get the details.
+        return Results.Json(new HealthView(ok ? "ok" : "degraded", ProductVersion.Current, vc, tunnelView), statusCode: ok ? 200 : 503);
     }
 
     private static Task<IResult> ListVms(VCenter vcenter, CancellationToken ct) => Guard(async () =>

@@ -34,7 +34,12 @@ internal sealed class VddkDiskSourceFactory(VmaOptions options, VSphereOptions v
         {
             args.Add("libdir=" + options.VddkLibDir);
         }
-        args.Add("server=" + vsphere.SdkUri().Host);
+        var sdk = vsphere.SdkUri();
+        args.Add("server=" + sdk.Host);
+        if (sdk.Port != 443)
+        {
+            args.Add("port=" + sdk.Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
         args.Add("user=" + vsphere.User);
         args.Add("password=+" + vsphere.PasswordFile);
         args.Add("thumbprint=" + VSphereOptions.FormatThumbprint(VSphereOptions.ParseThumbprint(vsphere.Thumbprint)));

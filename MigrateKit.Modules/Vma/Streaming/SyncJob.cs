@@ -141,7 +141,7 @@ internal sealed class SyncJob
             }
             var end = Math.Min(source.Size, frozen.CapacityBytes);
             var extents = await DiskCopier.PlanAsync(source.Client, areas.Extents, request.StartOffset, end, ct).ConfigureAwait(false);
-            await using var target = await _targets.ConnectExportAsync(request.ExportName!, ct).ConfigureAwait(false);
+            await using var target = await ConnectTargetAsync(request.ExportName!, ct).ConfigureAwait(false);
             disk.SetState(SyncStates.Copying);
             await new DiskCopier(_options, _time).CopyAsync(source.Client, target, extents, end, disk, _bucket, ct).ConfigureAwait(false);
             await target.DisconnectAsync(ct).ConfigureAwait(false);
@@ -160,6 +160,21 @@ internal sealed class SyncJob
         {
             disk.SetState(SyncStates.Failed, e.Message);
             VmaLog.DiskFailed(_logger, JobId, request.DeviceKey, SyncStates.Failed, e.Message);
+        }
+    }
+
+    /// <summary>The tunnel may be down (it reconnects by itself); waiting forever would hide that from the OMA.</summary>
+    private async Task<MigrateKit.Modules.Transport.Nbd.NbdClient> ConnectTargetAsync(string exportName, CancellationToken ct)
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        limit.CancelAfter(_options.TargetConnectTimeout);
+        try
+        {
+            return await _targets.ConnectExportAsync(exportName, limit.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new IOException($"could not open OMA export '{exportName}' through the tunnel within {_options.TargetConnectTimeout.TotalSeconds:0} s");
         }
     }
 

@@ -90,7 +90,7 @@ internal sealed class DiskProgress(SyncDiskRequest request, TimeProvider time)
     private int _extentsDone;
     private long _checkpoint = request.StartOffset;
     private long _copyStarted;
-    private DateTimeOffset? _copyEnded;
+    private long _copyEnded;
 
     public SyncDiskRequest Request { get; } = request;
     public string State { get; private set; } = SyncStates.Queued;
@@ -110,9 +110,9 @@ internal sealed class DiskProgress(SyncDiskRequest request, TimeProvider time)
         {
             State = state;
             Error = error;
-            if (SyncStates.IsFinal(state))
+            if (SyncStates.IsFinal(state) && _copyEnded == 0)
             {
-                _copyEnded ??= time.GetUtcNow();
+                _copyEnded = time.GetTimestamp(); // the rate freezes at the end
             }
         }
     }
@@ -160,7 +160,8 @@ internal sealed class DiskProgress(SyncDiskRequest request, TimeProvider time)
         lock (_sync)
         {
             var done = Interlocked.Read(ref _bytesDone);
-            var elapsed = _copyStarted == 0 ? TimeSpan.Zero : time.GetElapsedTime(_copyStarted);
+            var elapsed = _copyStarted == 0 ? TimeSpan.Zero
+                : _copyEnded != 0 ? time.GetElapsedTime(_copyStarted, _copyEnded) : time.GetElapsedTime(_copyStarted);
             var rate = elapsed.TotalSeconds > 0.05 ? done / elapsed.TotalSeconds : 0;
             double? eta = SyncStates.IsFinal(State) ? 0 : rate > 0 ? Math.Max(0, (BytesTotal - done) / rate) : null;
             var percent = BytesTotal > 0 ? Math.Round(100.0 * done / BytesTotal, 2) : State == SyncStates.Completed ? 100 : 0;

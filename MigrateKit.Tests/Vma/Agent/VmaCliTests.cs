@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using MigrateKit.Host.Vma;
 using MigrateKit.Modules.Agents;
 using MigrateKit.Modules.Agents.Contracts;
+using MigrateKit.Modules.Transport.Nbd;
 using MigrateKit.Tests.Support;
 using MigrateKit.Tests.Vma.Support;
 
@@ -52,5 +53,26 @@ public sealed class VmaCliTests : DatabaseTest
             Assert.That(notEnrolled, Is.EqualTo(2));
         });
         await TestImages.AssertSameAsync(image, target.DevicePath);
+
+        // forward: a loopback port into the OMA's NBD service; a plain TCP NBD client reads the image's span back through it.
+        var port = FreePort.Get();
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var forwarding = VmaProgram.BuildRootCommand()
+            .Parse(["forward", "--listen", $"127.0.0.1:{port}", "--service", "nbd", "--oma", oma, "--state-dir", state])
+            .InvokeAsync(cancellationToken: stop.Token);
+        await FreePort.WaitForListenerAsync(port, TimeSpan.FromSeconds(20));
+        var readBack = new byte[24 * MiB];
+        long exportSize;
+        await using (var nbd = await NbdClient.ConnectTcpAsync("127.0.0.1", port, target.Export))
+        {
+            exportSize = nbd.Size;
+            await nbd.ReadAsync(0, readBack);
+            await nbd.DisconnectAsync();
+        }
+        await stop.CancelAsync();
+        Assert.That(await forwarding, Is.Zero);
+        Assert.That(exportSize, Is.EqualTo(1L << 30), "the 1 GiB target volume");
+        var original = await File.ReadAllBytesAsync(image);
+        Assert.That(readBack.AsSpan().SequenceEqual(original), Is.True, "the export holds the image");
     }
 }

@@ -161,4 +161,18 @@ public sealed class CopyPlanTests
             "transports=file:nbdssl:nbd", "[ds1] web01/web01.vmdk",
         }));
     }
+
+    [Test]
+    public void Vddk_gets_the_port_when_vcenter_is_not_on_443()
+    {
+        var factory = new VddkDiskSourceFactory(new VmaOptions(), new VSphereOptions
+        {
+            Address = "https://vc.lab:8443/sdk",
+            User = "u",
+            PasswordFile = "/run/pw",
+            Thumbprint = string.Join(':', Enumerable.Repeat("01", 20)),
+        });
+        var args = factory.BuildArguments(new DiskSourceRequest(MoRef.Vm("vm-1"), "x", new MoRef("VirtualMachineSnapshot", "snapshot-1"), 2000, "[ds] x.vmdk"));
+        Assert.That(args, Does.Contain("server=vc.lab").And.Contain("port=8443").And.Not.Contain("libdir="));
+    }
 }

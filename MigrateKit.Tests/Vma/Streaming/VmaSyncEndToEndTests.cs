@@ -71,6 +71,7 @@ public sealed class VmaSyncEndToEndTests : DatabaseTest
             Out = new Spectre.Console.AnsiConsoleOutput(output),
             Interactive = Spectre.Console.InteractionSupport.No,
         });
+        Spectre.Console.AnsiConsole.Console.Profile.Width = 240; // no wrapped cells, whatever the test host's terminal
         try
         {
             var rc = await MigrateKit.Host.Vma.VmaProgram.BuildRootCommand().Parse(["vms", "--config", config]).InvokeAsync();
@@ -213,7 +214,11 @@ public sealed class VmaSyncEndToEndTests : DatabaseTest
         // One disk at a time, so disk B asks vCenter for its areas only after disk A has copied.
         await using var agent = await VmaTestAgent.StartAsync(env, _sim, "vma-limits",
             [(_vm.Ref.Value, keyA, imageA), (_vm.Ref.Value, keyB, imageB)],
-            new Dictionary<string, string?> { ["Vma:Streaming:MaxParallelDisks"] = "1" });
+            new Dictionary<string, string?>
+            {
+                ["Vma:Streaming:MaxParallelDisks"] = "1",
+                ["Vma:Streaming:CheckpointBytes"] = MiB.ToString(System.Globalization.CultureInfo.InvariantCulture), // flush after every chunk
+            });
         using var oma = VmaTestAgent.OmaClientFor(env, agent.Name);
         await oma.PostJsonAsync($"api/v1/vms/{_vm.Ref.Value}/enable-cbt", null);
         var snapshot = (await CreateSnapshotAsync(oma, "mk-limits")).GetProperty("snapshotId").GetString();
@@ -222,6 +227,7 @@ public sealed class VmaSyncEndToEndTests : DatabaseTest
             (_vm.Ref.Value, keyB, "*", [(0, 4 * MiB)]));
         var targetA = await VmaTargets.CreateExportAsync(env, "limits-disk-0");
         var targetB = await VmaTargets.CreateExportAsync(env, "limits-disk-1");
+        var targetC = await VmaTargets.CreateExportAsync(env, "limits-disk-resume");
         var vcenter = agent.Services.GetRequiredService<VSphereClient>();
 
         // 20 MiB at 4 MiB/s with a 1 MiB burst: about 4.75 s; the session is dropped while disk A copies.
@@ -258,7 +264,7 @@ public sealed class VmaSyncEndToEndTests : DatabaseTest
             jobId = "to-cancel",
             vm = _vm.Ref.Value,
             snapshotId = snapshot,
-            disks = new[] { Disk(keyA, targetA.Export, "*") },
+            disks = new[] { Disk(keyA, targetC.Export, "*") },
             bandwidthLimitBytesPerSecond = MiB,
         });
         Assert.That(status, Is.EqualTo(202), body.ToString());
@@ -269,7 +275,13 @@ public sealed class VmaSyncEndToEndTests : DatabaseTest
             snapshotId = snapshot,
             disks = new[] { Disk(keyA, targetA.Export, "*") },
         });
-        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        // Cancel once a chunk is durable (bounded wait), so there is a checkpoint to resume from.
+        var waitClock = Stopwatch.StartNew();
+        while (DiskOf(await oma.GetJsonAsync("api/v1/progress/to-cancel"), keyA).GetProperty("checkpoint").GetInt64() == 0)
+        {
+            Assert.That(waitClock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(10)), "no checkpoint within 10 s");
+            await Task.Delay(50);
+        }
         var cancelClock = Stopwatch.StartNew();
         var (cancelStatus, _) = await oma.PostJsonAsync("api/v1/syncs/to-cancel/cancel", null);
         var cancelled = await oma.WaitForSyncAsync("to-cancel", TimeSpan.FromSeconds(10));
@@ -281,8 +293,26 @@ public sealed class VmaSyncEndToEndTests : DatabaseTest
             Assert.That(cancelled.GetProperty("state").GetString(), Is.EqualTo("cancelled"), cancelled.ToString());
             Assert.That(cancelClock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(5)));
             Assert.That(cancelledA.GetProperty("bytesDone").GetInt64(), Is.GreaterThan(0).And.LessThan(16 * MiB));
-            Assert.That(cancelledA.GetProperty("checkpoint").GetInt64(), Is.LessThanOrEqualTo(cancelledA.GetProperty("bytesDone").GetInt64()));
+            Assert.That(cancelledA.GetProperty("checkpoint").GetInt64(), Is.GreaterThan(0).And.LessThanOrEqualTo(cancelledA.GetProperty("bytesDone").GetInt64()));
         });
+
+        // Resume from the checkpoint into the same (partly written) target: everything below it must already be there.
+        var checkpoint = cancelledA.GetProperty("checkpoint").GetInt64();
+        (status, body) = await oma.PostJsonAsync("api/v1/syncs", new
+        {
+            jobId = "to-cancel",
+            vm = _vm.Ref.Value,
+            snapshotId = snapshot,
+            disks = new[] { Disk(keyA, targetC.Export, "*", checkpoint) },
+        });
+        Assert.That(status, Is.EqualTo(202), "a finished job id can be started again: " + body);
+        var resumed = await oma.WaitForSyncAsync("to-cancel", TimeSpan.FromSeconds(30));
+        Assert.Multiple(() =>
+        {
+            Assert.That(resumed.GetProperty("state").GetString(), Is.EqualTo("completed"), resumed.ToString());
+            Assert.That(DiskOf(resumed, keyA).GetProperty("bytesTotal").GetInt64(), Is.EqualTo(16 * MiB - checkpoint), "areas below the start offset are skipped");
+        });
+        await TestImages.AssertSameAsync(imageA, targetC.DevicePath);
 
         // A change id vCenter never issued for this disk: CBT was reset, the OMA must do a full copy.
         (status, body) = await oma.PostJsonAsync("api/v1/syncs", new
