@@ -98,13 +98,13 @@ public sealed class ReplicationEndToEndTests : DatabaseTest
         (await env.SendAsync(new GetVolumeByRowIdQuery(volumeRowId)))!.Mapping!.DevicePath!;
 
     /// <summary>qemu-img compare of a source image with the first <see cref="ImageSize"/> bytes of its target device.</summary>
-    private static async Task AssertSameAsync(string image, string device)
+    private static async Task AssertSameAsync(string image, string device, long size = ImageSize)
     {
         await using var run = await ExternalProcess.RunAsync("qemu-img",
         [
             "compare", "--image-opts",
             $"driver=raw,file.driver=file,file.filename={image}",
-            $"driver=raw,size={ImageSize},file.driver=host_device,file.filename={device}",
+            $"driver=raw,size={size},file.driver=host_device,file.filename={device}",
         ], TimeSpan.FromSeconds(60));
         Assert.That(run.ExitCode, Is.Zero, $"qemu-img compare {image} {device}: {run.StandardOutput}{run.StandardError}");
     }
@@ -297,5 +297,58 @@ public sealed class ReplicationEndToEndTests : DatabaseTest
         var details = await admin.GetFromJsonAsync<JsonElement>($"/api/v1/jobs/{last.GetProperty("id").GetGuid()}");
         Assert.That(details.GetProperty("log").EnumerateArray().Select(l => l.GetProperty("message").GetString()),
             Has.Some.Contains("CBT reset").And.Some.Contains("zeroed"));
+    }
+
+    [Test]
+    public async Task Two_vms_replicate_at_the_same_time()
+    {
+        await using var vsphere = _sim.CreateClient();
+        var small = (await vsphere.DiscoverVmsAsync(CancellationToken.None)).Single(v => v.Name == "DC0_H0_VM0"); // one 1 MiB disk
+        var disks = CreateImages([(0, 6 * MiB)], [(0, MiB)], [(0, MiB)]);
+        var smallImage = TestImages.Create(TestDirectories.Create("repl-images"), "small.raw", MiB, [(0, MiB)]);
+        _sim.WriteChangedAreas(0,
+            (_vm.Ref.Value, disks[0].Key, "*", [(0, 6 * MiB)]),
+            (_vm.Ref.Value, disks[1].Key, "*", [(0, MiB)]),
+            (_vm.Ref.Value, disks[2].Key, "*", [(0, MiB)]),
+            (small.Ref.Value, small.Disks[0].DeviceKey, "*", [(0, MiB)]));
+        await using var env = await OmaWithOssea.StartAsync(ConnectionString,
+            new Dictionary<string, string?>(FastWorker) { ["Replication:MaxConcurrentJobs"] = "2" });
+        await using var agent = await VmaTestAgent.StartAsync(env, _sim, "vma-two",
+            disks.Select(d => (_vm.Ref.Value, d.Key, d.Image)).Append((small.Ref.Value, small.Disks[0].DeviceKey, smallImage)));
+        using var admin = await env.Host.CreateAdminClientAsync();
+
+        var big = await StartReplicationAsync(admin, env, agent.Name, bandwidth: 2 * MiB); // 8 MiB at 2 MiB/s
+        Guid other;
+        using (var response = await admin.PostAsJsonAsync("/api/v1/replications",
+            new { vmMoref = small.Ref.Value, agent = agent.Name, osseaConfigId = env.ConfigId, bandwidthLimitBps = MiB }))
+        {
+            var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Accepted), body.ToString());
+            other = body.GetProperty("id").GetGuid();
+        }
+        var together = false;
+        var clock = Stopwatch.StartNew();
+        while (!together && clock.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            await using var conn = await OpenAsync();
+            together = await conn.QuerySingleAsync<long>(
+                "SELECT COUNT(*) FROM replication_jobs WHERE id IN (@big, @other) AND status = 'replicating'", new { big, other }) == 2;
+            await Task.Delay(50);
+        }
+        await WaitIdleAsync(admin, big, null);
+        await WaitIdleAsync(admin, other, null);
+        var bigDisks = await DisksAsync(big);
+        var smallDisks = await DisksAsync(other);
+        Assert.Multiple(() =>
+        {
+            Assert.That(together, Is.True, "both jobs were replicating at the same time");
+            Assert.That(smallDisks.Keys, Is.EquivalentTo(new[] { small.Disks[0].DeviceKey }));
+            Assert.That(bigDisks.Values.Select(d => d.OsseaVolumeId).Intersect(smallDisks.Values.Select(d => d.OsseaVolumeId)), Is.Empty);
+        });
+        foreach (var (key, image) in disks)
+        {
+            await AssertSameAsync(image, await DevicePathAsync(env, bigDisks[key].OsseaVolumeId!.Value));
+        }
+        await AssertSameAsync(smallImage, await DevicePathAsync(env, smallDisks[small.Disks[0].DeviceKey].OsseaVolumeId!.Value), MiB);
     }
 }
