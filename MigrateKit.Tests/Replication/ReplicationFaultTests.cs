@@ -6,6 +6,8 @@ using System.Text.Json;
 using Dapper;
 using MediatR;
 using Microsoft.Extensions.DependencyInjection;
+using MigrateKit.Modules.Agents.Contracts;
+using MigrateKit.Modules.Replication.Vma;
 using MigrateKit.Modules.Vma.VSphere;
 using MigrateKit.Modules.Volume.Contracts;
 using MigrateKit.Tests.Support;
@@ -314,5 +316,35 @@ public sealed class ReplicationFaultTests : DatabaseTest
                 new { id, key = key.ToString(CultureInfo.InvariantCulture) });
             Assert.That(await env.SendAsync(new GetVolumeByRowIdQuery(rowId)), Is.Not.Null);
         }
+    }
+
+    [Test]
+    public async Task The_vma_client_tells_an_unreachable_agent_from_an_http_error_from_a_refused_request()
+    {
+        var disks = CreateImages();
+        await using var env = await OmaWithOssea.StartAsync(ConnectionString, Fast(("Replication:Worker", "false")));
+        await using var agent = await VmaTestAgent.StartAsync(env, _sim, "vma-client", disks.Select(d => (_vm.Ref.Value, d.Key, d.Image)));
+        var channel = env.Host.Services.GetRequiredService<IAgentChannel>();
+        using var absent = new VmaApiClient(channel, "nobody", TimeSpan.FromSeconds(10));
+        using var vma = new VmaApiClient(channel, agent.Name, TimeSpan.FromSeconds(30));
+
+        var unreachable = Assert.ThrowsAsync<VmaUnavailableException>(() => absent.GetProgressAsync("x", CancellationToken.None));
+        var refused = Assert.ThrowsAsync<VmaValidationException>(() =>
+            vma.StartSyncAsync(new VmaSyncRequest("bad id", "", "", [], null), CancellationToken.None));
+        var noCbt = Assert.ThrowsAsync<VmaApiException>(() => vma.EnableCbtAsync("/DC0/vm/mk-legacy-hw4", CancellationToken.None));
+        var spec = await vma.GetVmAsync(_vm.InventoryPath, CancellationToken.None);
+        Assert.Multiple(async () =>
+        {
+            Assert.That(unreachable!.Message, Does.Contain("nobody"));
+            Assert.That(refused!.Errors.Keys, Is.SupersetOf(new[] { "jobId", "vm", "snapshotId", "disks" }));
+            Assert.That(noCbt!.Status, Is.EqualTo(HttpStatusCode.Conflict));
+            Assert.That(noCbt.Message, Does.Contain("409"));
+            Assert.That(spec!.Moref, Is.EqualTo(_vm.Ref.Value));
+            Assert.That(spec.Disks.Select(d => d.DeviceKey), Is.EqualTo(_vm.Disks.Select(d => d.DeviceKey)));
+            Assert.That(await vma.GetVmAsync("/DC0/vm/nope", CancellationToken.None), Is.Null);
+            Assert.That(await vma.GetProgressAsync("nope", CancellationToken.None), Is.Null);
+            Assert.That(await vma.CancelSyncAsync("nope", CancellationToken.None), Is.False);
+            Assert.That(await vma.DeleteSnapshotAsync(_vm.Ref.Value, "snapshot-nope", CancellationToken.None), Is.False);
+        });
     }
 }

@@ -15,7 +15,7 @@ namespace MigrateKit.Modules.Replication.Sync;
 /// due, and jobs left 'replicating' by a previous OMA process (they resume from their saved
 /// snapshot, VMA sync and checkpoints). At most Replication:MaxConcurrentJobs at once, one run per job.
 /// </summary>
-internal sealed partial class ReplicationWorker(
+internal sealed class ReplicationWorker(
     IServiceScopeFactory scopes,
     ReplicationStore store,
     IAgentChannel channel,
@@ -35,7 +35,7 @@ internal sealed partial class ReplicationWorker(
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                LogScanFailed(logger, ex);
+                ReplicationLog.ScanFailed(logger, ex);
             }
             try
             {
@@ -81,7 +81,7 @@ internal sealed partial class ReplicationWorker(
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !stopping.IsCancellationRequested)
         {
-            LogRunCrashed(logger, id, ex);
+            ReplicationLog.RunCrashed(logger, id, ex);
         }
         catch (OperationCanceledException)
         {
@@ -137,13 +137,8 @@ internal sealed partial class ReplicationWorker(
         catch (Exception ex)
         {
             // The job log holds the failed step and its error; the job row says why for the API.
+            ReplicationLog.RunFailed(logger, id, ex.Message);
             await store.FailRunAsync(id, ex.Message, runStartedAt, time.GetUtcNow().UtcDateTime, CancellationToken.None);
         }
     }
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Replication worker: looking for due jobs failed; trying again")]
-    private static partial void LogScanFailed(ILogger logger, Exception ex);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Replication worker: run of job {JobId} ended unexpectedly")]
-    private static partial void LogRunCrashed(ILogger logger, Guid jobId, Exception ex);
 }
