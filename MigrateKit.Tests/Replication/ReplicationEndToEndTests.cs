@@ -135,10 +135,10 @@ public sealed class ReplicationEndToEndTests : DatabaseTest
             """, new { id })).AsList();
     }
 
-    private async Task<Guid> StartReplicationAsync(HttpClient admin, OmaWithOssea env, string agent, long? bandwidth = null)
+    private async Task<Guid> StartReplicationAsync(HttpClient admin, OmaWithOssea env, string agent, long? bandwidth = null, int? schedule = null)
     {
         using var response = await admin.PostAsJsonAsync("/api/v1/replications",
-            new { vmPath = _vm.InventoryPath, agent, osseaConfigId = env.ConfigId, bandwidthLimitBps = bandwidth });
+            new { vmPath = _vm.InventoryPath, agent, osseaConfigId = env.ConfigId, bandwidthLimitBps = bandwidth, scheduleIntervalSeconds = schedule });
         var body = await response.Content.ReadFromJsonAsync<JsonElement>();
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Accepted), body.ToString());
         return body.GetProperty("id").GetGuid();
@@ -247,9 +247,11 @@ public sealed class ReplicationEndToEndTests : DatabaseTest
         await using var _env = env;
         await using var _agent = agent;
         using var _admin = admin;
-        var id = await StartReplicationAsync(admin, env, agent.Name);
-        await WaitIdleAsync(admin, id, null);
+        var id = await StartReplicationAsync(admin, env, agent.Name, schedule: 3600);
+        var full = await WaitIdleAsync(admin, id, null);
         var afterFull = await DisksAsync(id);
+        var lastSync = full.GetProperty("lastSyncCompletedAt").GetDateTime();
+        Assert.That(full.GetProperty("nextSyncAt").GetDateTime(), Is.EqualTo(lastSync.AddHours(1)), "the next sync is scheduled from the interval");
 
         // vCenter lost disk 0's tracking: the stored change id is one it never issued. Its source now
         // has data only in [0, 4 MiB) and [10 MiB, 11 MiB): the old data at [4, 8) must not survive on the target.
@@ -269,8 +271,12 @@ public sealed class ReplicationEndToEndTests : DatabaseTest
             (_vm.Ref.Value, disks[0].Key, "*", [(0, 4 * MiB), (10 * MiB, MiB)]),
             (_vm.Ref.Value, disks[1].Key, afterFull[disks[1].Key].DiskChangeId!, [(MiB, 4096)]));
         var fullRows = (await HistoryAsync(id)).Count;
-        var before = await RequestSyncAsync(admin, id);
-        await WaitIdleAsync(admin, id, before);
+        // The hour passes: the schedule, not a request, starts this sync.
+        await using (var conn = await OpenAsync())
+        {
+            await conn.ExecuteAsync("UPDATE replication_jobs SET next_sync_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND WHERE id = @id", new { id });
+        }
+        await WaitIdleAsync(admin, id, lastSync);
 
         var history = (await HistoryAsync(id)).Skip(fullRows).ToList();
         var key0 = disks[0].Key.ToString(CultureInfo.InvariantCulture);

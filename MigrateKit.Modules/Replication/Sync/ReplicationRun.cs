@@ -49,7 +49,7 @@ internal sealed class ReplicationRun(
         await StepAsync("prepare volumes", "preparing target volumes", c => PrepareVolumesAsync(spec, c), ct);
         if (_job.SnapshotId is null)
         {
-            await StepAsync("snapshot", "taking a VM snapshot", SnapshotAsync, ct);
+            await StepAsync("snapshot", "taking a VM snapshot", c => SnapshotAsync(spec, c), ct);
         }
         else
         {
@@ -180,10 +180,16 @@ internal sealed class ReplicationRun(
 
     // ---- snapshot ----
 
-    private async Task SnapshotAsync(CancellationToken ct)
+    private async Task SnapshotAsync(VmaVmSpec spec, CancellationToken ct)
     {
-        var snapshot = await CallAsync(c => c.CreateSnapshotAsync(_vm, $"migratekit-{jobId.ToString("N")[..8]}",
-            $"MigrateKit replication {jobId}", ct), ct);
+        var name = $"migratekit-{jobId.ToString("N")[..8]}";
+        // Ours but not recorded: a create whose answer was lost, or a run that died before saving it.
+        foreach (var leftover in (spec.Snapshots ?? []).Where(s => s.Name == name))
+        {
+            await CallAsync(c => c.DeleteSnapshotAsync(_vm, leftover.SnapshotId, ct), ct);
+            await scope.WarnAsync($"removed leftover snapshot {leftover.SnapshotId} of this job", ct);
+        }
+        var snapshot = await CallAsync(c => c.CreateSnapshotAsync(_vm, name, $"MigrateKit replication {jobId}", ct), ct);
         await store.BeginSnapshotAsync(jobId, snapshot.SnapshotId, Now, ct);
         _job = (await store.GetJobAsync(jobId, ct))!;
         await scope.InfoAsync($"snapshot {snapshot.SnapshotId} taken", ct);
@@ -257,7 +263,15 @@ internal sealed class ReplicationRun(
             int.Parse(d.DiskId, CultureInfo.InvariantCulture), d.NbdExportName!, d.DiskChangeId ?? "*", d.SyncCheckpoint)).ToList();
         // The id is saved before the agent hears of it: after a crash we ask for it rather than start a second copy.
         await store.SetCurrentSyncAsync(jobId, syncId, Now, ct);
-        await CallAsync(c => c.StartSyncAsync(new VmaSyncRequest(syncId, _vm, _job.SnapshotId!, disks, _job.BandwidthLimitBps), ct), ct);
+        try
+        {
+            await CallAsync(c => c.StartSyncAsync(new VmaSyncRequest(syncId, _vm, _job.SnapshotId!, disks, _job.BandwidthLimitBps), ct), ct);
+        }
+        catch (VmaApiException ex) when (ex.Status == System.Net.HttpStatusCode.Conflict)
+        {
+            // A retried start whose first attempt reached the agent: it already runs this sync.
+            await scope.InfoAsync($"agent already runs sync {syncId}", ct);
+        }
         foreach (var d in disks)
         {
             await scope.InfoAsync(d.ChangeId == "*"
@@ -430,7 +444,7 @@ internal sealed class ReplicationRun(
                 if (now - _unreachableSince >= options.AgentTimeout)
                 {
                     throw new ReplicationRunFailedException(
-                        $"agent '{vma.Agent}' unreachable for {options.AgentTimeout}: {ex.Message}; the volumes are kept for the next attempt", ex);
+                        $"agent '{vma.Agent}' unreachable for {options.AgentTimeout} ({ex.Message.TrimEnd('.')}); the volumes are kept for the next attempt", ex);
                 }
                 if (!warned)
                 {

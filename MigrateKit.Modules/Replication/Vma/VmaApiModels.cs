@@ -3,7 +3,10 @@ namespace MigrateKit.Modules.Replication.Vma;
 // The VMA API shapes this module reads (MigrateKit.Modules/Vma/README.md); unknown fields are ignored.
 
 internal sealed record VmaVmSpec(
-    string Moref, string Name, string? Path, string? InstanceUuid, string? PowerState, bool CbtEnabled, IReadOnlyList<VmaDiskSpec> Disks);
+    string Moref, string Name, string? Path, string? InstanceUuid, string? PowerState, bool CbtEnabled, IReadOnlyList<VmaDiskSpec> Disks,
+    IReadOnlyList<VmaSnapshotRef>? Snapshots);
+
+internal sealed record VmaSnapshotRef(string SnapshotId, string? Name);
 
 internal sealed record VmaDiskSpec(
     int DeviceKey, string? Label, long CapacityBytes, string? FileName, string? Datastore, int? UnitNumber, string? ProvisioningType,
