@@ -36,6 +36,8 @@ public static class CoreModule
         services.TryAddSingleton<JobStore>();
         services.TryAddSingleton<IJobTracker, JobTracker>();
         services.TryAddSingleton<AdminTokenStore>();
+        // Registered before every module's workers, so it runs before they start new jobs.
+        services.AddHostedService<InterruptedJobSweep>();
         services.TryAddSingleton<Security.SecretProtector>();
         services.AddModuleHandlers(typeof(CoreModule).Assembly);
 

@@ -98,6 +98,17 @@ public class JobLogTests : DatabaseTest
     }
 
     [Test]
+    public async Task Jobs_cut_off_by_a_previous_process_end_failed_as_interrupted_at_start_up()
+    {
+        var orphan = await Tracker.StartJobAsync(Start("test.orphan"), CancellationToken.None);
+        await using (var host = await OmaTestHost.StartAsync(ConnectionString))
+        {
+            var details = await SendAsync(new GetJobQuery(orphan.JobId));
+            Assert.That((details!.Job.Status, details.Job.ErrorMessage), Is.EqualTo(("failed", MigrateKit.Modules.Core.JobLog.InterruptedJobSweep.Reason)));
+        }
+    }
+
+    [Test]
     public async Task A_cancelled_job_ends_cancelled()
     {
         using var cts = new CancellationTokenSource();

@@ -50,6 +50,14 @@ internal sealed class JobStore(MySqlDataSource dataSource)
         WHERE id = @Id
         """;
 
+    private const string EndInterruptedStepsSql = """
+        UPDATE job_steps SET status = 'failed', error_message = @Reason, completed_at = @At WHERE status = 'running'
+        """;
+
+    private const string EndInterruptedJobsSql = """
+        UPDATE jobs SET status = 'failed', error_message = @Reason, completed_at = @At, updated_at = @At WHERE status = 'running'
+        """;
+
     private const string InsertLogSql = """
         INSERT INTO job_log (job_id, step_id, level, message, created_at) VALUES (@JobId, @StepId, @Level, @Message, @At)
         """;
@@ -99,6 +107,16 @@ internal sealed class JobStore(MySqlDataSource dataSource)
         await using var conn = await dataSource.OpenAsync(ct);
         await conn.ExecuteAsync(new CommandDefinition(EndStepSql,
             new { Id = id, Status = status, Error = Truncate(error), At = at, DurationMs = durationMs }, cancellationToken: ct));
+    }
+
+    public async Task<int> EndInterruptedAsync(string reason, DateTime at, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        await conn.ExecuteAsync(new CommandDefinition(EndInterruptedStepsSql, new { Reason = reason, At = at }, tx, cancellationToken: ct));
+        var jobs = await conn.ExecuteAsync(new CommandDefinition(EndInterruptedJobsSql, new { Reason = reason, At = at }, tx, cancellationToken: ct));
+        await tx.CommitAsync(ct);
+        return jobs;
     }
 
     public async Task InsertLogAsync(Guid jobId, long? stepId, JobLogLevel level, string message, DateTime at, CancellationToken ct)
