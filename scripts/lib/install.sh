@@ -53,6 +53,7 @@ mki_parse_common() {
         MKI_ROOT=$(cd "$MKI_ROOT" && pwd)
         [ "$MKI_ROOT" != / ] || MKI_ROOT=
     fi
+    case " ${MKI_REST[*]-} " in *" -h "*|*" --help "*) return 0 ;; esac
     if ! mki_staged && [ "$(id -u)" != 0 ]; then
         mk_die "installing on this system needs root (or use --root DIR to stage the install)"
     fi
