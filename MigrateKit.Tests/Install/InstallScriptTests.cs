@@ -209,6 +209,38 @@ public sealed class InstallScriptTests
     }
 
     [Test]
+    public async Task RealInstall_WithLocalDb_LetsTheServiceUserMigrate_AndPurgeRemovesEverything()
+    {
+        // Not staged: real useradd, chown and MariaDB, inside a private mount and network namespace
+        // whose overlays keep the machine untouched (real-install.sh).
+        if (!Environment.IsPrivilegedProcess || !File.Exists("/usr/bin/unshare"))
+        {
+            Assert.Ignore("needs root and unshare(1) for a private mount namespace: the real (unstaged) install was not exercised");
+        }
+        var scratch = TestDirectories.Create("real-install");
+        var script = Path.Combine(RepoPaths.Root, "MigrateKit.Tests", "Install", "real-install.sh");
+        await using var run = await ExternalProcess.RunAsync("/usr/bin/unshare",
+            ["--mount", "--net", "--propagation", "private", "bash", script, RepoPaths.Root, _artifacts.OmaDirectory, scratch],
+            TimeSpan.FromMinutes(3));
+        if (run.ExitCode == 77)
+        {
+            Assert.Ignore("this machine cannot overlay /etc, /opt, /var and /usr in a namespace: " + run.StandardError.Trim());
+        }
+        var output = run.StandardOutput;
+        Assert.Multiple(() =>
+        {
+            Assert.That(run.ExitCode, Is.Zero, run.ToString());
+            Assert.That(output, Does.Match(@"== user: uid=\d+\(migratekit\) gid=\d+\(migratekit\) groups=.*\(disk\)"));
+            Assert.That(output, Does.Contain("/etc/migratekit/oma.json 640 root:migratekit;/etc/migratekit/db-password 600 migratekit:migratekit;/var/lib/migratekit 750 migratekit:migratekit;"));
+            Assert.That(output, Does.Contain("schema up to date"), "the generated password and the local database work with the installed config");
+            Assert.That(output, Does.Match(@"== fingerprint\n([0-9A-F]{2}:){31}[0-9A-F]{2}\n"));
+            Assert.That(output, Does.Contain("== pki owner: migratekit"));
+            Assert.That(output, Does.Contain("skipped (systemd is not running): systemctl enable migratekit-oma.service"));
+            Assert.That(output, Does.Contain("== after purge: user=none opt=none etc=none database=\n"));
+        });
+    }
+
+    [Test]
     public async Task Units_PassSystemdAnalyzeVerify()
     {
         var analyze = new[] { "/usr/bin/systemd-analyze", "/bin/systemd-analyze" }.FirstOrDefault(File.Exists);
