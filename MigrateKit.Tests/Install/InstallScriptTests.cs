@@ -210,7 +210,7 @@ public sealed class InstallScriptTests
     }
 
     [Test]
-    public async Task RealInstall_WithLocalDb_LetsTheServiceUserMigrate_AndPurgeRemovesEverything()
+    public async Task RealInstall_OmaWithLocalDbAndVma_ServiceUsersRunTheirBinaries_AndPurgeRemovesEverything()
     {
         // Not staged: real useradd, chown and MariaDB, inside a private mount and network namespace
         // whose overlays keep the machine untouched (real-install.sh).
@@ -221,7 +221,7 @@ public sealed class InstallScriptTests
         var scratch = TestDirectories.Create("real-install");
         var script = Path.Combine(RepoPaths.Root, "MigrateKit.Tests", "Install", "real-install.sh");
         await using var run = await ExternalProcess.RunAsync("/usr/bin/unshare",
-            ["--mount", "--net", "--propagation", "private", "bash", script, RepoPaths.Root, _artifacts.OmaDirectory, scratch],
+            ["--mount", "--net", "--propagation", "private", "bash", script, RepoPaths.Root, _artifacts.OmaDirectory, _artifacts.VmaBinary, scratch],
             TimeSpan.FromMinutes(3));
         if (run.ExitCode == 77)
         {
@@ -238,6 +238,10 @@ public sealed class InstallScriptTests
             Assert.That(output, Does.Contain("== pki owner: migratekit"));
             Assert.That(output, Does.Contain("skipped (systemd is not running): systemctl enable migratekit-oma.service"));
             Assert.That(output, Does.Contain("== after purge: user=none opt=none etc=none database=\n"));
+            Assert.That(output, Does.Match(@"== vma user: uid=\d+\(migratekit-vma\) gid=\d+\(migratekit-vma\) groups=\d+\(migratekit-vma\)\n"));
+            Assert.That(output, Does.Contain("== vma modes: /etc/migratekit/vma.json 640 root:migratekit-vma;/var/lib/migratekit-vma 750 migratekit-vma:migratekit-vma;"));
+            Assert.That(output, Does.Contain($"== vma version: {_artifacts.Version}\n"));
+            Assert.That(output, Does.Contain("== vma after purge: user=none opt=none etc=none\n"));
         });
     }
 

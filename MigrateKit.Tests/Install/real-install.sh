@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# real-install.sh REPO OMA_ARTIFACT SCRATCH — runs scripts/install-oma for real (no --root), with
-# --local-db, then the OMA's own verbs as the service user against the installed configuration, then
-# --uninstall --purge --local-db. Run it under `unshare -m -n`: /etc, /opt, /var and /usr are
+# real-install.sh REPO OMA_ARTIFACT VMA_ARTIFACT SCRATCH — runs scripts/install-oma for real (no
+# --root), with --local-db, then the OMA's own verbs as the service user against the installed
+# configuration, then --uninstall --purge --local-db; and the same install and purge for the agent. Run it under `unshare -m -n`: /etc, /opt, /var and /usr are
 # overlays whose changes land in SCRATCH and vanish with the namespace, MariaDB is a private one on
 # the namespace's own loopback, so the machine itself is never changed.
 # Exit 77: this machine cannot do it (not root, no overlayfs); the test reports that as skipped.
 set -euo pipefail
-repo=$1 artifact=$2 scratch=$3
+repo=$1 artifact=$2 vma_artifact=$3 scratch=$4
 
 [ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 77; }
 ip link set lo up
@@ -41,3 +41,11 @@ echo "== pki owner: $(stat -c '%U' /var/lib/migratekit/pki)"
 echo "== purge"
 "$repo/scripts/install-oma" --uninstall --purge --local-db
 echo "== after purge: user=$(getent passwd migratekit || echo none) opt=$(ls /opt/migratekit 2>/dev/null || echo none) etc=$(ls /etc/migratekit 2>/dev/null || echo none) database=$(mariadb --user=root -N -e "SHOW DATABASES LIKE 'migratekit'")"
+
+echo "== vma install"
+"$repo/scripts/install-vma" --from "$vma_artifact"
+echo "== vma user: $(id migratekit-vma)"
+echo "== vma modes: $(stat -c '%n %a %U:%G' /etc/migratekit/vma.json /var/lib/migratekit-vma | tr '\n' ';')"
+echo "== vma version: $(runuser -u migratekit-vma -- migratekit-vma --version)"
+"$repo/scripts/install-vma" --uninstall --purge
+echo "== vma after purge: user=$(getent passwd migratekit-vma || echo none) opt=$(ls /opt/migratekit 2>/dev/null || echo none) etc=$(ls /etc/migratekit 2>/dev/null || echo none)"
