@@ -18,32 +18,11 @@ namespace MigrateKit.Tests.Replication;
 /// emulator's loop devices behind the OMA's NBD exports, MariaDB, and qemu-img to compare.
 /// </summary>
 [NonParallelizable] // one simulator, loop devices and the shared test database
-public sealed class ReplicationEndToEndTests : DatabaseTest
+public sealed class ReplicationEndToEndTests : SimulatedVmTest
 {
     private const long MiB = 1024 * 1024;
     private const long ImageSize = 32 * MiB;
     private static readonly TimeSpan SyncTimeout = TimeSpan.FromSeconds(90);
-    private VcSimInstance _sim = null!;
-    private VmInfo _vm = null!;
-
-    [OneTimeSetUp]
-    public async Task StartSimulatorAsync()
-    {
-        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        _sim = await VcSimInstance.StartAsync(new VcSimSettings(), cts.Token);
-        await using var client = _sim.CreateClient();
-        _vm = (await client.DiscoverVmsAsync(cts.Token)).Single(v => v.Name == "mk-multi-disk");
-    }
-
-    [OneTimeTearDown]
-    public async Task StopSimulatorAsync()
-    {
-        if (TestContext.CurrentContext.Result.FailCount > 0)
-        {
-            await TestContext.Out.WriteLineAsync("vCenter simulator log:\n" + _sim.Log);
-        }
-        await _sim.DisposeAsync();
-    }
 
     private static readonly Dictionary<string, string?> FastWorker = new()
     {
@@ -56,13 +35,13 @@ public sealed class ReplicationEndToEndTests : DatabaseTest
     private (int Key, string Image)[] CreateImages(params (long, long)[][] data)
     {
         var dir = TestDirectories.Create("repl-images");
-        return _vm.Disks.Select((d, i) => (d.DeviceKey, TestImages.Create(dir, $"disk{i}.raw", ImageSize, data[i]))).ToArray();
+        return Vm.Disks.Select((d, i) => (d.DeviceKey, TestImages.Create(dir, $"disk{i}.raw", ImageSize, data[i]))).ToArray();
     }
 
     private async Task<(OmaWithOssea Env, VmaTestAgent Agent, HttpClient Admin)> StartAsync((int Key, string Image)[] disks, string agentName)
     {
         var env = await OmaWithOssea.StartAsync(ConnectionString, FastWorker);
-        var agent = await VmaTestAgent.StartAsync(env, _sim, agentName, disks.Select(d => (_vm.Ref.Value, d.Key, d.Image)));
+        var agent = await VmaTestAgent.StartAsync(env, Sim, agentName, disks.Select(d => (Vm.Ref.Value, d.Key, d.Image)));
         return (env, agent, await env.Host.CreateAdminClientAsync());
     }
 
@@ -138,7 +117,7 @@ public sealed class ReplicationEndToEndTests : DatabaseTest
     private async Task<Guid> StartReplicationAsync(HttpClient admin, OmaWithOssea env, string agent, long? bandwidth = null, int? schedule = null)
     {
         using var response = await admin.PostAsJsonAsync("/api/v1/replications",
-            new { vmPath = _vm.InventoryPath, agent, osseaConfigId = env.ConfigId, bandwidthLimitBps = bandwidth, scheduleIntervalSeconds = schedule });
+            new { vmPath = Vm.InventoryPath, agent, osseaConfigId = env.ConfigId, bandwidthLimitBps = bandwidth, scheduleIntervalSeconds = schedule });
         var body = await response.Content.ReadFromJsonAsync<JsonElement>();
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Accepted), body.ToString());
         return body.GetProperty("id").GetGuid();
@@ -156,10 +135,10 @@ public sealed class ReplicationEndToEndTests : DatabaseTest
     public async Task A_full_then_an_incremental_replication_make_every_target_equal_its_source_and_copy_only_what_changed()
     {
         var disks = CreateImages([(0, 3 * MiB), (10 * MiB + 4096, 2 * MiB)], [(MiB, 4 * MiB)], [(20 * MiB, MiB)]);
-        _sim.WriteChangedAreas(0,
-            (_vm.Ref.Value, disks[0].Key, "*", [(0, 3 * MiB), (10 * MiB, 3 * MiB)]),
-            (_vm.Ref.Value, disks[1].Key, "*", [(MiB, 4 * MiB)]),
-            (_vm.Ref.Value, disks[2].Key, "*", [(20 * MiB, MiB)]));
+        Sim.WriteChangedAreas(0,
+            (Vm.Ref.Value, disks[0].Key, "*", [(0, 3 * MiB), (10 * MiB, 3 * MiB)]),
+            (Vm.Ref.Value, disks[1].Key, "*", [(MiB, 4 * MiB)]),
+            (Vm.Ref.Value, disks[2].Key, "*", [(20 * MiB, MiB)]));
         var (env, agent, admin) = await StartAsync(disks, "vma-repl");
         await using var _env = env;
         await using var _agent = agent;
@@ -171,7 +150,7 @@ public sealed class ReplicationEndToEndTests : DatabaseTest
         var fullHistory = await HistoryAsync(id);
         Assert.Multiple(() =>
         {
-            Assert.That(full.GetProperty("sourceVmId").GetString(), Is.EqualTo(_vm.Ref.Value), "the inventory path was resolved to the moref");
+            Assert.That(full.GetProperty("sourceVmId").GetString(), Is.EqualTo(Vm.Ref.Value), "the inventory path was resolved to the moref");
             Assert.That(full.GetProperty("replicationType").GetString(), Is.EqualTo("incremental"));
             Assert.That(afterFull.Keys, Is.EquivalentTo(disks.Select(d => d.Key)));
             Assert.That(afterFull.Values.Select(d => d.DiskChangeId), Has.All.Not.Null);
@@ -190,9 +169,9 @@ public sealed class ReplicationEndToEndTests : DatabaseTest
         // Changes on disks 0 and 1 only, recorded for QueryChangedDiskAreas since the change ids the job stored.
         TestImages.Fill(disks[0].Image, [(5 * MiB, MiB)]);
         TestImages.Fill(disks[1].Image, [(2 * MiB, 64 * 1024)]);
-        _sim.WriteChangedAreas(0,
-            (_vm.Ref.Value, disks[0].Key, afterFull[disks[0].Key].DiskChangeId!, [(5 * MiB, MiB)]),
-            (_vm.Ref.Value, disks[1].Key, afterFull[disks[1].Key].DiskChangeId!, [(2 * MiB, 64 * 1024)]));
+        Sim.WriteChangedAreas(0,
+            (Vm.Ref.Value, disks[0].Key, afterFull[disks[0].Key].DiskChangeId!, [(5 * MiB, MiB)]),
+            (Vm.Ref.Value, disks[1].Key, afterFull[disks[1].Key].DiskChangeId!, [(2 * MiB, 64 * 1024)]));
         var before = await RequestSyncAsync(admin, id);
         await WaitIdleAsync(admin, id, before);
         var afterIncr = await DisksAsync(id);
@@ -231,18 +210,18 @@ public sealed class ReplicationEndToEndTests : DatabaseTest
                     Has.Some.Contains("change id").And.Some.Contains("VMA sync"));
             });
         }
-        var inventory = await _sim.InventoryAsync(CancellationToken.None);
-        Assert.That(inventory.Single(v => v.Moref == _vm.Ref.Value).Snapshots, Is.Empty, "each run deleted its snapshot");
+        var inventory = await Sim.InventoryAsync(CancellationToken.None);
+        Assert.That(inventory.Single(v => v.Moref == Vm.Ref.Value).Snapshots, Is.Empty, "each run deleted its snapshot");
     }
 
     [Test]
     public async Task A_change_id_vcenter_rejects_falls_back_to_a_full_copy_onto_a_zeroed_target()
     {
         var disks = CreateImages([(0, 8 * MiB)], [(0, 2 * MiB)], [(0, MiB)]);
-        _sim.WriteChangedAreas(0,
-            (_vm.Ref.Value, disks[0].Key, "*", [(0, 8 * MiB)]),
-            (_vm.Ref.Value, disks[1].Key, "*", [(0, 2 * MiB)]),
-            (_vm.Ref.Value, disks[2].Key, "*", [(0, MiB)]));
+        Sim.WriteChangedAreas(0,
+            (Vm.Ref.Value, disks[0].Key, "*", [(0, 8 * MiB)]),
+            (Vm.Ref.Value, disks[1].Key, "*", [(0, 2 * MiB)]),
+            (Vm.Ref.Value, disks[2].Key, "*", [(0, MiB)]));
         var (env, agent, admin) = await StartAsync(disks, "vma-reset");
         await using var _env = env;
         await using var _agent = agent;
@@ -267,9 +246,9 @@ public sealed class ReplicationEndToEndTests : DatabaseTest
         }
         TestImages.Fill(disks[0].Image, [(0, 4 * MiB), (10 * MiB, MiB)]);
         TestImages.Fill(disks[1].Image, [(MiB, 4096)]);
-        _sim.WriteChangedAreas(0,
-            (_vm.Ref.Value, disks[0].Key, "*", [(0, 4 * MiB), (10 * MiB, MiB)]),
-            (_vm.Ref.Value, disks[1].Key, afterFull[disks[1].Key].DiskChangeId!, [(MiB, 4096)]));
+        Sim.WriteChangedAreas(0,
+            (Vm.Ref.Value, disks[0].Key, "*", [(0, 4 * MiB), (10 * MiB, MiB)]),
+            (Vm.Ref.Value, disks[1].Key, afterFull[disks[1].Key].DiskChangeId!, [(MiB, 4096)]));
         var fullRows = (await HistoryAsync(id)).Count;
         // The hour passes: the schedule, not a request, starts this sync.
         await using (var conn = await OpenAsync())
@@ -308,19 +287,19 @@ public sealed class ReplicationEndToEndTests : DatabaseTest
     [Test]
     public async Task Two_vms_replicate_at_the_same_time()
     {
-        await using var vsphere = _sim.CreateClient();
+        await using var vsphere = Sim.CreateClient();
         var small = (await vsphere.DiscoverVmsAsync(CancellationToken.None)).Single(v => v.Name == "DC0_H0_VM0"); // one 1 MiB disk
         var disks = CreateImages([(0, 6 * MiB)], [(0, MiB)], [(0, MiB)]);
         var smallImage = TestImages.Create(TestDirectories.Create("repl-images"), "small.raw", MiB, [(0, MiB)]);
-        _sim.WriteChangedAreas(0,
-            (_vm.Ref.Value, disks[0].Key, "*", [(0, 6 * MiB)]),
-            (_vm.Ref.Value, disks[1].Key, "*", [(0, MiB)]),
-            (_vm.Ref.Value, disks[2].Key, "*", [(0, MiB)]),
+        Sim.WriteChangedAreas(0,
+            (Vm.Ref.Value, disks[0].Key, "*", [(0, 6 * MiB)]),
+            (Vm.Ref.Value, disks[1].Key, "*", [(0, MiB)]),
+            (Vm.Ref.Value, disks[2].Key, "*", [(0, MiB)]),
             (small.Ref.Value, small.Disks[0].DeviceKey, "*", [(0, MiB)]));
         await using var env = await OmaWithOssea.StartAsync(ConnectionString,
             new Dictionary<string, string?>(FastWorker) { ["Replication:MaxConcurrentJobs"] = "2" });
-        await using var agent = await VmaTestAgent.StartAsync(env, _sim, "vma-two",
-            disks.Select(d => (_vm.Ref.Value, d.Key, d.Image)).Append((small.Ref.Value, small.Disks[0].DeviceKey, smallImage)));
+        await using var agent = await VmaTestAgent.StartAsync(env, Sim, "vma-two",
+            disks.Select(d => (Vm.Ref.Value, d.Key, d.Image)).Append((small.Ref.Value, small.Disks[0].DeviceKey, smallImage)));
         using var admin = await env.Host.CreateAdminClientAsync();
 
         var big = await StartReplicationAsync(admin, env, agent.Name, bandwidth: 2 * MiB); // 8 MiB at 2 MiB/s

@@ -21,31 +21,10 @@ namespace MigrateKit.Tests.Replication;
 /// database, the agent disappears, an operator cancels. Same real peers as the end-to-end tests.
 /// </summary>
 [NonParallelizable] // one simulator, loop devices and the shared test database
-public sealed class ReplicationFaultTests : DatabaseTest
+public sealed class ReplicationFaultTests : SimulatedVmTest
 {
     private const long MiB = 1024 * 1024;
     private const long ImageSize = 32 * MiB;
-    private VcSimInstance _sim = null!;
-    private VmInfo _vm = null!;
-
-    [OneTimeSetUp]
-    public async Task StartSimulatorAsync()
-    {
-        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        _sim = await VcSimInstance.StartAsync(new VcSimSettings(), cts.Token);
-        await using var client = _sim.CreateClient();
-        _vm = (await client.DiscoverVmsAsync(cts.Token)).Single(v => v.Name == "mk-multi-disk");
-    }
-
-    [OneTimeTearDown]
-    public async Task StopSimulatorAsync()
-    {
-        if (TestContext.CurrentContext.Result.FailCount > 0)
-        {
-            await TestContext.Out.WriteLineAsync("vCenter simulator log:\n" + _sim.Log);
-        }
-        await _sim.DisposeAsync();
-    }
 
     private static Dictionary<string, string?> Fast(params (string Key, string Value)[] more)
     {
@@ -73,15 +52,15 @@ public sealed class ReplicationFaultTests : DatabaseTest
     {
         var dir = TestDirectories.Create("repl-images");
         (long, long)[][] data = [[(0, 12 * MiB)], [(0, MiB)], [(0, MiB)]];
-        var disks = _vm.Disks.Select((d, i) => (d.DeviceKey, TestImages.Create(dir, $"disk{i}.raw", ImageSize, data[i]))).ToArray();
-        _sim.WriteChangedAreas(0, disks.Select((d, i) => (_vm.Ref.Value, d.DeviceKey, "*", data[i])).ToArray());
+        var disks = Vm.Disks.Select((d, i) => (d.DeviceKey, TestImages.Create(dir, $"disk{i}.raw", ImageSize, data[i]))).ToArray();
+        Sim.WriteChangedAreas(0, disks.Select((d, i) => (Vm.Ref.Value, d.DeviceKey, "*", data[i])).ToArray());
         return disks;
     }
 
     private async Task<Guid> StartReplicationAsync(HttpClient admin, int configId, string agent, long bandwidth)
     {
         using var response = await admin.PostAsJsonAsync("/api/v1/replications",
-            new { vmMoref = _vm.Ref.Value, agent, osseaConfigId = configId, bandwidthLimitBps = bandwidth });
+            new { vmMoref = Vm.Ref.Value, agent, osseaConfigId = configId, bandwidthLimitBps = bandwidth });
         var body = await response.Content.ReadFromJsonAsync<JsonElement>();
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Accepted), body.ToString());
         return body.GetProperty("id").GetGuid();
@@ -166,8 +145,8 @@ public sealed class ReplicationFaultTests : DatabaseTest
         OmaTestHost? second = null;
         try
         {
-            await using var agent = await VmaTestAgent.StartAsync(env, _sim, "vma-restart",
-                disks.Select(d => (_vm.Ref.Value, d.Key, d.Image)), FrequentCheckpoints);
+            await using var agent = await VmaTestAgent.StartAsync(env, Sim, "vma-restart",
+                disks.Select(d => (Vm.Ref.Value, d.Key, d.Image)), FrequentCheckpoints);
             Guid id;
             using (var admin = await env.Host.CreateAdminClientAsync())
             {
@@ -219,8 +198,8 @@ public sealed class ReplicationFaultTests : DatabaseTest
     {
         var disks = CreateImages();
         await using var env = await OmaWithOssea.StartAsync(ConnectionString, Fast());
-        await using var agent = await VmaTestAgent.StartAsync(env, _sim, "vma-interrupt",
-            disks.Select(d => (_vm.Ref.Value, d.Key, d.Image)), FrequentCheckpoints);
+        await using var agent = await VmaTestAgent.StartAsync(env, Sim, "vma-interrupt",
+            disks.Select(d => (Vm.Ref.Value, d.Key, d.Image)), FrequentCheckpoints);
         using var admin = await env.Host.CreateAdminClientAsync();
         var id = await StartReplicationAsync(admin, env.ConfigId, agent.Name, 2 * MiB);
         await WaitForCheckpointAsync(id, disks[0].Key, 2 * MiB);
@@ -254,8 +233,8 @@ public sealed class ReplicationFaultTests : DatabaseTest
     {
         var disks = CreateImages();
         await using var env = await OmaWithOssea.StartAsync(ConnectionString, Fast());
-        await using var agent = await VmaTestAgent.StartAsync(env, _sim, "vma-cancel",
-            disks.Select(d => (_vm.Ref.Value, d.Key, d.Image)), FrequentCheckpoints);
+        await using var agent = await VmaTestAgent.StartAsync(env, Sim, "vma-cancel",
+            disks.Select(d => (Vm.Ref.Value, d.Key, d.Image)), FrequentCheckpoints);
         using var admin = await env.Host.CreateAdminClientAsync();
         var id = await StartReplicationAsync(admin, env.ConfigId, agent.Name, MiB);
         await WaitForCheckpointAsync(id, disks[0].Key, MiB);
@@ -270,11 +249,11 @@ public sealed class ReplicationFaultTests : DatabaseTest
         await WaitAsync(async () => await QueryAsync<long>(
                 "SELECT COUNT(*) FROM jobs WHERE job_type = 'replication.sync' AND entity_id = @id AND status = 'cancelled'", new { id = id.ToString() }) == 1,
             TimeSpan.FromSeconds(10), "the run's job ended cancelled");
-        var inventory = await _sim.InventoryAsync(CancellationToken.None);
+        var inventory = await Sim.InventoryAsync(CancellationToken.None);
         Assert.Multiple(async () =>
         {
             Assert.That(await StatusAsync(id), Is.EqualTo("cancelled"));
-            Assert.That(inventory.Single(v => v.Moref == _vm.Ref.Value).Snapshots, Does.Not.Contain(snapshot));
+            Assert.That(inventory.Single(v => v.Moref == Vm.Ref.Value).Snapshots, Does.Not.Contain(snapshot));
             Assert.That(await QueryAsync<long>("SELECT COUNT(*) FROM vm_disks WHERE job_id = @id AND ossea_volume_id IS NOT NULL", new { id }), Is.EqualTo(3),
                 "volumes stay until the job is deleted");
         });
@@ -285,7 +264,7 @@ public sealed class ReplicationFaultTests : DatabaseTest
     {
         var disks = CreateImages();
         await using var env = await OmaWithOssea.StartAsync(ConnectionString, Fast(("Replication:AgentTimeout", "00:00:03")));
-        var agent = await VmaTestAgent.StartAsync(env, _sim, "vma-gone", disks.Select(d => (_vm.Ref.Value, d.Key, d.Image)), FrequentCheckpoints);
+        var agent = await VmaTestAgent.StartAsync(env, Sim, "vma-gone", disks.Select(d => (Vm.Ref.Value, d.Key, d.Image)), FrequentCheckpoints);
         Guid id;
         try
         {
@@ -323,7 +302,7 @@ public sealed class ReplicationFaultTests : DatabaseTest
     {
         var disks = CreateImages();
         await using var env = await OmaWithOssea.StartAsync(ConnectionString, Fast(("Replication:Worker", "false")));
-        await using var agent = await VmaTestAgent.StartAsync(env, _sim, "vma-client", disks.Select(d => (_vm.Ref.Value, d.Key, d.Image)));
+        await using var agent = await VmaTestAgent.StartAsync(env, Sim, "vma-client", disks.Select(d => (Vm.Ref.Value, d.Key, d.Image)));
         var channel = env.Host.Services.GetRequiredService<IAgentChannel>();
         using var absent = new VmaApiClient(channel, "nobody", TimeSpan.FromSeconds(10));
         using var vma = new VmaApiClient(channel, agent.Name, TimeSpan.FromSeconds(30));
@@ -332,19 +311,19 @@ public sealed class ReplicationFaultTests : DatabaseTest
         var refused = Assert.ThrowsAsync<VmaValidationException>(() =>
             vma.StartSyncAsync(new VmaSyncRequest("bad id", "", "", [], null), CancellationToken.None));
         var noCbt = Assert.ThrowsAsync<VmaApiException>(() => vma.EnableCbtAsync("/DC0/vm/mk-legacy-hw4", CancellationToken.None));
-        var spec = await vma.GetVmAsync(_vm.InventoryPath, CancellationToken.None);
+        var spec = await vma.GetVmAsync(Vm.InventoryPath, CancellationToken.None);
         Assert.Multiple(async () =>
         {
             Assert.That(unreachable!.Message, Does.Contain("nobody"));
             Assert.That(refused!.Errors.Keys, Is.SupersetOf(new[] { "jobId", "vm", "snapshotId", "disks" }));
             Assert.That(noCbt!.Status, Is.EqualTo(HttpStatusCode.Conflict));
             Assert.That(noCbt.Message, Does.Contain("409"));
-            Assert.That(spec!.Moref, Is.EqualTo(_vm.Ref.Value));
-            Assert.That(spec.Disks.Select(d => d.DeviceKey), Is.EqualTo(_vm.Disks.Select(d => d.DeviceKey)));
+            Assert.That(spec!.Moref, Is.EqualTo(Vm.Ref.Value));
+            Assert.That(spec.Disks.Select(d => d.DeviceKey), Is.EqualTo(Vm.Disks.Select(d => d.DeviceKey)));
             Assert.That(await vma.GetVmAsync("/DC0/vm/nope", CancellationToken.None), Is.Null);
             Assert.That(await vma.GetProgressAsync("nope", CancellationToken.None), Is.Null);
             Assert.That(await vma.CancelSyncAsync("nope", CancellationToken.None), Is.False);
-            Assert.That(await vma.DeleteSnapshotAsync(_vm.Ref.Value, "snapshot-nope", CancellationToken.None), Is.False);
+            Assert.That(await vma.DeleteSnapshotAsync(Vm.Ref.Value, "snapshot-nope", CancellationToken.None), Is.False);
         });
     }
 }

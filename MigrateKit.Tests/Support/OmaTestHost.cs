@@ -40,6 +40,7 @@ internal sealed class OmaTestHost : IAsyncDisposable
             ["Database:ConnectionString"] = connectionString,
             ["Api:Listen"] = "127.0.0.1:0",
             ["Logging:LogLevel:Default"] = "Warning",
+            ["Logging:LogLevel:Microsoft.Hosting.Lifetime"] = "Warning",
             ["Secrets:KeyFile"] = TestDirectories.SecretKeyFile,
             ["Tunnel:Listen"] = "127.0.0.1:0",
             ["Nbd:Listen"] = "127.0.0.1:0", // never a fixed port: other OMAs (a developer's, a parallel run) may hold 10809

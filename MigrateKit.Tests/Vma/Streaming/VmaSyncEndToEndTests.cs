@@ -14,37 +14,16 @@ namespace MigrateKit.Tests.Vma.Streaming;
 /// NBD server writing into loop devices of the OSSEA emulator, and qemu-img to compare.
 /// The OMA drives the agent as it will in production: HTTP over "vma-api" tunnel streams.
 /// </summary>
-public sealed class VmaSyncEndToEndTests : DatabaseTest
+public sealed class VmaSyncEndToEndTests : SimulatedVmTest
 {
     private const long MiB = 1024 * 1024;
-    private VcSimInstance _sim = null!;
-    private VmInfo _vm = null!;
-
-    [OneTimeSetUp]
-    public async Task StartSimulatorAsync()
-    {
-        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        _sim = await VcSimInstance.StartAsync(new VcSimSettings(), cts.Token);
-        await using var client = _sim.CreateClient();
-        _vm = (await client.DiscoverVmsAsync(cts.Token)).Single(v => v.Name == "mk-multi-disk");
-    }
-
-    [OneTimeTearDown]
-    public async Task StopSimulatorAsync()
-    {
-        if (TestContext.CurrentContext.Result.FailCount > 0)
-        {
-            await TestContext.Out.WriteLineAsync("vCenter simulator log:\n" + _sim.Log);
-        }
-        await _sim.DisposeAsync();
-    }
 
     private static object Disk(int key, string export, string changeId, long start = 0) =>
         new { deviceKey = key, exportName = export, changeId, startOffset = start };
 
     private async Task<JsonElement> CreateSnapshotAsync(HttpClient oma, string name)
     {
-        var (status, snapshot) = await oma.PostJsonAsync($"api/v1/vms/{_vm.Ref.Value}/snapshots", new { name });
+        var (status, snapshot) = await oma.PostJsonAsync($"api/v1/vms/{Vm.Ref.Value}/snapshots", new { name });
         Assert.That(status, Is.EqualTo(201), snapshot.ToString());
         return snapshot;
     }
@@ -62,7 +41,7 @@ public sealed class VmaSyncEndToEndTests : DatabaseTest
         var config = Path.Combine(dir, "vma.json");
         await File.WriteAllTextAsync(config, JsonSerializer.Serialize(new
         {
-            VSphere = new { Address = _sim.Url.ToString(), User = VcSimInstance.User, PasswordFile = _sim.PasswordFile, Thumbprint = _sim.Thumbprint },
+            VSphere = new { Address = Sim.Url.ToString(), User = VcSimInstance.User, PasswordFile = Sim.PasswordFile, Thumbprint = Sim.Thumbprint },
         }));
         var output = new StringWriter();
         var previous = Spectre.Console.AnsiConsole.Console;
@@ -79,7 +58,7 @@ public sealed class VmaSyncEndToEndTests : DatabaseTest
             Assert.Multiple(() =>
             {
                 Assert.That(rc, Is.Zero);
-                Assert.That(output.ToString(), Does.Contain("mk-multi-disk").And.Contain(_vm.Ref.Value));
+                Assert.That(output.ToString(), Does.Contain("mk-multi-disk").And.Contain(Vm.Ref.Value));
                 Assert.That(missing, Is.EqualTo(2));
             });
         }
@@ -100,41 +79,41 @@ public sealed class VmaSyncEndToEndTests : DatabaseTest
         TestImages.Zero(imageA, 30 * MiB, 4 * MiB);
         (long, long)[] dataB = [(MiB, 8 * MiB), (40 * MiB, 512 * 1024)];
         var imageB = TestImages.Create(dir, "b.raw", size, dataB);
-        var keyA = _vm.Disks[0].DeviceKey;
-        var keyB = _vm.Disks[1].DeviceKey;
+        var keyA = Vm.Disks[0].DeviceKey;
+        var keyB = Vm.Disks[1].DeviceKey;
 
         await using var env = await OmaWithOssea.StartAsync(ConnectionString);
-        await using var agent = await VmaTestAgent.StartAsync(env, _sim, "vma-e2e",
-            [(_vm.Ref.Value, keyA, imageA), (_vm.Name, keyB, imageB)]);
+        await using var agent = await VmaTestAgent.StartAsync(env, Sim, "vma-e2e",
+            [(Vm.Ref.Value, keyA, imageA), (Vm.Name, keyB, imageB)]);
         using var oma = VmaTestAgent.OmaClientFor(env, agent.Name);
 
         var vms = await oma.GetJsonAsync("api/v1/vms");
         var health = await agent.Local.GetJsonAsync("api/v1/health");
-        var path = Uri.EscapeDataString(_vm.InventoryPath);
+        var path = Uri.EscapeDataString(Vm.InventoryPath);
         var spec = await oma.GetJsonAsync($"api/v1/vms/{path}");
         Assert.Multiple(() =>
         {
             Assert.That(vms.EnumerateArray().Select(v => v.GetProperty("name").GetString()), Does.Contain("mk-multi-disk"));
             Assert.That(health.GetProperty("tunnel").GetProperty("state").GetString(), Is.EqualTo("connected"));
             Assert.That(health.GetProperty("vCenter").GetProperty("reachable").GetBoolean(), Is.True);
-            Assert.That(spec.GetProperty("moref").GetString(), Is.EqualTo(_vm.Ref.Value), "an inventory path resolves like a moref");
+            Assert.That(spec.GetProperty("moref").GetString(), Is.EqualTo(Vm.Ref.Value), "an inventory path resolves like a moref");
             Assert.That(spec.GetProperty("disks").GetArrayLength(), Is.EqualTo(3));
         });
 
-        var (cbtStatus, cbt) = await oma.PostJsonAsync($"api/v1/vms/{_vm.Ref.Value}/enable-cbt", null);
+        var (cbtStatus, cbt) = await oma.PostJsonAsync($"api/v1/vms/{Vm.Ref.Value}/enable-cbt", null);
         Assert.That(cbtStatus, Is.EqualTo(200), cbt.ToString());
         var snap1 = await CreateSnapshotAsync(oma, "mk-full");
         // "*" answers with the allocated areas: disk A's include the explicit zeroes and one area spanning a hole.
-        _sim.WriteChangedAreas(0,
-            (_vm.Ref.Value, keyA, "*", [(0, 3 * MiB), (10 * MiB, 6 * MiB), (30 * MiB, 4 * MiB), (63 * MiB, MiB)]),
-            (_vm.Ref.Value, keyB, "*", [(MiB, 8 * MiB), (40 * MiB, 512 * 1024)]));
+        Sim.WriteChangedAreas(0,
+            (Vm.Ref.Value, keyA, "*", [(0, 3 * MiB), (10 * MiB, 6 * MiB), (30 * MiB, 4 * MiB), (63 * MiB, MiB)]),
+            (Vm.Ref.Value, keyB, "*", [(MiB, 8 * MiB), (40 * MiB, 512 * 1024)]));
         var targetA = await VmaTargets.CreateExportAsync(env, "migration-e2e-disk-0");
         var targetB = await VmaTargets.CreateExportAsync(env, "migration-e2e-disk-1");
 
         var (status, accepted) = await oma.PostJsonAsync("api/v1/syncs", new
         {
             jobId = "full-1",
-            vm = _vm.Ref.Value,
+            vm = Vm.Ref.Value,
             snapshotId = snap1.GetProperty("snapshotId").GetString(),
             disks = new[] { Disk(keyA, targetA.Export, "*"), Disk(keyB, targetB.Export, "*") },
         });
@@ -158,7 +137,7 @@ public sealed class VmaSyncEndToEndTests : DatabaseTest
         await TestImages.AssertSameAsync(imageB, targetB.DevicePath);
 
         // VMware's order: change id recorded → old snapshot deleted → next snapshot.
-        using (var deleted = await oma.DeleteAsync($"api/v1/vms/{_vm.Ref.Value}/snapshots/{snap1.GetProperty("snapshotId").GetString()}"))
+        using (var deleted = await oma.DeleteAsync($"api/v1/vms/{Vm.Ref.Value}/snapshots/{snap1.GetProperty("snapshotId").GetString()}"))
         {
             Assert.That((int)deleted.StatusCode, Is.EqualTo(204));
         }
@@ -170,14 +149,14 @@ public sealed class VmaSyncEndToEndTests : DatabaseTest
         TestImages.Fill(imageB, changedB);
         var baseA = fullA.GetProperty("newChangeId").GetString()!;
         var baseB = fullB.GetProperty("newChangeId").GetString()!;
-        _sim.WriteChangedAreas(1, // one area per page: paging is part of the path
-            (_vm.Ref.Value, keyA, baseA, [(0, MiB), (5 * MiB, MiB), (20 * MiB, 2 * MiB + 4096)]),
-            (_vm.Ref.Value, keyB, baseB, [(2 * MiB, 64 * 1024)]));
+        Sim.WriteChangedAreas(1, // one area per page: paging is part of the path
+            (Vm.Ref.Value, keyA, baseA, [(0, MiB), (5 * MiB, MiB), (20 * MiB, 2 * MiB + 4096)]),
+            (Vm.Ref.Value, keyB, baseB, [(2 * MiB, 64 * 1024)]));
 
         (status, accepted) = await oma.PostJsonAsync("api/v1/syncs", new
         {
             jobId = "incr-1",
-            vm = _vm.InventoryPath,
+            vm = Vm.InventoryPath,
             snapshotId = snap2.GetProperty("snapshotId").GetString(),
             disks = new[] { Disk(keyA, targetA.Export, baseA), Disk(keyB, targetB.Export, baseB) },
         });
@@ -207,24 +186,24 @@ public sealed class VmaSyncEndToEndTests : DatabaseTest
         var dir = TestDirectories.Create("vma-images");
         var imageA = TestImages.Create(dir, "a.raw", 16 * MiB, [(0, 16 * MiB)]);
         var imageB = TestImages.Create(dir, "b.raw", 4 * MiB, [(0, 4 * MiB)]);
-        var keyA = _vm.Disks[0].DeviceKey;
-        var keyB = _vm.Disks[1].DeviceKey;
+        var keyA = Vm.Disks[0].DeviceKey;
+        var keyB = Vm.Disks[1].DeviceKey;
 
         await using var env = await OmaWithOssea.StartAsync(ConnectionString);
         // One disk at a time, so disk B asks vCenter for its areas only after disk A has copied.
-        await using var agent = await VmaTestAgent.StartAsync(env, _sim, "vma-limits",
-            [(_vm.Ref.Value, keyA, imageA), (_vm.Ref.Value, keyB, imageB)],
+        await using var agent = await VmaTestAgent.StartAsync(env, Sim, "vma-limits",
+            [(Vm.Ref.Value, keyA, imageA), (Vm.Ref.Value, keyB, imageB)],
             new Dictionary<string, string?>
             {
                 ["Vma:Streaming:MaxParallelDisks"] = "1",
                 ["Vma:Streaming:CheckpointBytes"] = MiB.ToString(System.Globalization.CultureInfo.InvariantCulture), // flush after every chunk
             });
         using var oma = VmaTestAgent.OmaClientFor(env, agent.Name);
-        await oma.PostJsonAsync($"api/v1/vms/{_vm.Ref.Value}/enable-cbt", null);
+        await oma.PostJsonAsync($"api/v1/vms/{Vm.Ref.Value}/enable-cbt", null);
         var snapshot = (await CreateSnapshotAsync(oma, "mk-limits")).GetProperty("snapshotId").GetString();
-        _sim.WriteChangedAreas(0,
-            (_vm.Ref.Value, keyA, "*", [(0, 16 * MiB)]),
-            (_vm.Ref.Value, keyB, "*", [(0, 4 * MiB)]));
+        Sim.WriteChangedAreas(0,
+            (Vm.Ref.Value, keyA, "*", [(0, 16 * MiB)]),
+            (Vm.Ref.Value, keyB, "*", [(0, 4 * MiB)]));
         var targetA = await VmaTargets.CreateExportAsync(env, "limits-disk-0");
         var targetB = await VmaTargets.CreateExportAsync(env, "limits-disk-1");
         var targetC = await VmaTargets.CreateExportAsync(env, "limits-disk-resume");
@@ -235,7 +214,7 @@ public sealed class VmaSyncEndToEndTests : DatabaseTest
         var (status, body) = await oma.PostJsonAsync("api/v1/syncs", new
         {
             jobId = "limited",
-            vm = _vm.Ref.Value,
+            vm = Vm.Ref.Value,
             snapshotId = snapshot,
             disks = new[] { Disk(keyA, targetA.Export, "*"), Disk(keyB, targetB.Export, "*") },
             bandwidthLimitBytesPerSecond = 4 * MiB,
@@ -243,7 +222,7 @@ public sealed class VmaSyncEndToEndTests : DatabaseTest
         Assert.That(status, Is.EqualTo(202), body.ToString());
         await Task.Delay(TimeSpan.FromSeconds(1));
         var loginsBefore = vcenter.LoginCount;
-        var expired = await _sim.ExpireSessionsAsync(CancellationToken.None);
+        var expired = await Sim.ExpireSessionsAsync(CancellationToken.None);
         var limited = await oma.WaitForSyncAsync("limited", TimeSpan.FromSeconds(30));
         clock.Stop();
         Assert.Multiple(() =>
@@ -262,7 +241,7 @@ public sealed class VmaSyncEndToEndTests : DatabaseTest
         (status, body) = await oma.PostJsonAsync("api/v1/syncs", new
         {
             jobId = "to-cancel",
-            vm = _vm.Ref.Value,
+            vm = Vm.Ref.Value,
             snapshotId = snapshot,
             disks = new[] { Disk(keyA, targetC.Export, "*") },
             bandwidthLimitBytesPerSecond = MiB,
@@ -271,7 +250,7 @@ public sealed class VmaSyncEndToEndTests : DatabaseTest
         var (conflict, _) = await oma.PostJsonAsync("api/v1/syncs", new
         {
             jobId = "to-cancel",
-            vm = _vm.Ref.Value,
+            vm = Vm.Ref.Value,
             snapshotId = snapshot,
             disks = new[] { Disk(keyA, targetA.Export, "*") },
         });
@@ -301,7 +280,7 @@ public sealed class VmaSyncEndToEndTests : DatabaseTest
         (status, body) = await oma.PostJsonAsync("api/v1/syncs", new
         {
             jobId = "to-cancel",
-            vm = _vm.Ref.Value,
+            vm = Vm.Ref.Value,
             snapshotId = snapshot,
             disks = new[] { Disk(keyA, targetC.Export, "*", checkpoint) },
         });
@@ -318,7 +297,7 @@ public sealed class VmaSyncEndToEndTests : DatabaseTest
         (status, body) = await oma.PostJsonAsync("api/v1/syncs", new
         {
             jobId = "reset",
-            vm = _vm.Ref.Value,
+            vm = Vm.Ref.Value,
             snapshotId = snapshot,
             disks = new[] { Disk(keyA, targetA.Export, "52 00 00 00 00 00 00 00-00 00 00 00 00 00 00 00/9") },
         });
