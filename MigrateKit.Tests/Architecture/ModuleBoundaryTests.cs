@@ -12,7 +12,15 @@ namespace MigrateKit.Tests.Architecture;
 [Parallelizable]
 public class ModuleBoundaryTests
 {
-    private static readonly string[] VolumeTables = ["ossea_volumes", "device_mappings", "volume_operations", "nbd_exports", "cloudstack_job_tracking"];
+    /// <summary>Who owns which table (db/README.md). A module's SQL names only its own tables.</summary>
+    private static readonly Dictionary<System.Reflection.Assembly, string[]> TableOwners = new()
+    {
+        [ModuleAssemblies.Core] = ["jobs", "job_steps", "job_log", "admin_tokens"],
+        [ModuleAssemblies.Agents] = ["vma_agents", "vma_enrollment_tokens"],
+        [ModuleAssemblies.Volume] = ["ossea_configs", "ossea_volumes", "device_mappings", "nbd_exports", "volume_operations", "cloudstack_job_tracking"],
+        [ModuleAssemblies.Replication] = ["replication_jobs", "vm_disks", "cbt_history"],
+        [ModuleAssemblies.Failover] = ["failover_jobs", "failover_snapshots"],
+    };
 
     public static IEnumerable<TestCaseData> ModulePairs() =>
         from source in ModuleAssemblies.OmaModules.Keys
@@ -53,17 +61,28 @@ public class ModuleBoundaryTests
     }
 
     [Test]
-    public void Only_the_volume_module_names_the_volume_tables_in_sql()
+    public void Each_module_names_only_its_own_tables_in_sql()
     {
+        // Rule 1 of the design for the Volume tables, and the same discipline for every module.
         var offenders = new List<string>();
-        foreach (var assembly in ModuleAssemblies.All.Where(a => a != ModuleAssemblies.Volume))
+        foreach (var assembly in ModuleAssemblies.All)
         {
+            var foreign = TableOwners.Where(o => o.Key != assembly).SelectMany(o => o.Value).ToList();
             foreach (var (field, sql) in SqlConstants(assembly))
             {
-                offenders.AddRange(VolumeTables.Where(t => Regex.IsMatch(sql, $@"\b{t}\b")).Select(t => $"{field} names {t}"));
+                offenders.AddRange(foreign.Where(t => Regex.IsMatch(sql, $@"\b{t}\b")).Select(t => $"{field} names {t}"));
             }
         }
         Assert.That(offenders, Is.Empty);
+    }
+
+    [Test]
+    public void Every_table_of_the_schema_has_an_owner()
+    {
+        var owned = TableOwners.Values.SelectMany(t => t).ToHashSet();
+        var tables = Directory.GetFiles(Path.Combine(RepoPaths.Root, "db", "migrations"), "*.sql")
+            .SelectMany(f => Regex.Matches(File.ReadAllText(f), @"CREATE TABLE IF NOT EXISTS (\w+)").Select(m => m.Groups[1].Value));
+        Assert.That(tables.Where(t => !owned.Contains(t)), Is.Empty);
     }
 
     [Test]

@@ -104,8 +104,7 @@ internal sealed class VolumeStore(MySqlDataSource dataSource)
     private const string InsertCloudstackJobSql = """
         INSERT INTO cloudstack_job_tracking (cloudstack_job_id, cloudstack_command, cloudstack_status, operation_type, correlation_id,
                                              parent_job_id, status, created_at, updated_at)
-        VALUES (@JobId, @Command, 'in_progress', @OperationType, @CorrelationId,
-                (SELECT id FROM jobs WHERE id = @ParentJobId), 'pending', @At, @At)
+        VALUES (@JobId, @Command, 'in_progress', @OperationType, @CorrelationId, @ParentJobId, 'pending', @At, @At)
         ON DUPLICATE KEY UPDATE updated_at = VALUES(updated_at)
         """;
     private const string EndCloudstackJobSql = """
