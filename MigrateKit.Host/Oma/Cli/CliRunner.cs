@@ -1,3 +1,7 @@
+using MigrateKit.Modules.Core.Data;
+using MigrateKit.Modules.Core.Errors;
+using MySqlConnector;
+
 namespace MigrateKit.Host.Oma.Cli;
 
 /// <summary>Runs a verb so that operator mistakes print one clear line instead of a stack trace.</summary>
@@ -9,40 +13,21 @@ internal static class CliRunner
         {
             return await verb();
         }
-        catch (MigrateKit.Modules.Core.Errors.ConfigurationErrorException ex)
+        catch (Exception ex) when (Describe(ex) is { } failure)
         {
-            await Console.Error.WriteLineAsync($"error: configuration: {ex.Message}");
-            return 2;
-        }
-        catch (MigrateKit.Modules.Core.Data.DatabaseNotConfiguredException ex)
-        {
-            await Console.Error.WriteLineAsync($"error: {ex.Message}");
-            return 2;
-        }
-        catch (MigrateKit.Modules.Core.Data.DatabaseMigrationException ex)
-        {
-            await Console.Error.WriteLineAsync($"error: {ex.Message}");
-            return 3;
-        }
-        catch (MySqlConnector.MySqlException ex)
-        {
-            await Console.Error.WriteLineAsync($"error: database: {ex.Message}");
-            return 3;
-        }
-        catch (MigrateKit.Modules.Core.Errors.RequestValidationException ex)
-        {
-            await Console.Error.WriteLineAsync($"error: {ex.Message}");
-            return 2;
-        }
-        catch (MigrateKit.Modules.Core.Errors.ConflictException ex)
-        {
-            await Console.Error.WriteLineAsync($"error: {ex.Message}");
-            return 4;
-        }
-        catch (MigrateKit.Modules.Core.Errors.NotFoundException ex)
-        {
-            await Console.Error.WriteLineAsync($"error: {ex.Message}");
-            return 4;
+            await Console.Error.WriteLineAsync($"error: {failure.Prefix}{ex.Message}");
+            return failure.ExitCode;
         }
     }
+
+    /// <summary>Exit codes: 2 fix the input or configuration, 3 the database, 4 the state refuses it.</summary>
+    private static (string Prefix, int ExitCode)? Describe(Exception ex) => ex switch
+    {
+        ConfigurationErrorException => ("configuration: ", 2),
+        DatabaseNotConfiguredException or RequestValidationException => ("", 2),
+        DatabaseMigrationException => ("", 3),
+        MySqlException => ("database: ", 3),
+        ConflictException or NotFoundException => ("", 4),
+        _ => null,
+    };
 }
