@@ -5,7 +5,6 @@ using MigrateKit.Modules.Agents.Contracts;
 using MigrateKit.Modules.Core.JobLog;
 using MigrateKit.Modules.Replication.Data;
 using MigrateKit.Modules.Replication.Vma;
-using MigrateKit.Modules.Transport.Nbd;
 using MigrateKit.Modules.Volume.Contracts;
 using MySqlConnector;
 
@@ -353,23 +352,10 @@ internal sealed class ReplicationRun(
             await scope.WarnAsync($"disk {disk.DiskId}: {reason}", ct);
             // A full copy writes only what is allocated on the source: the target must hold zeroes everywhere else.
             var export = await EnsureTargetAsync(_job.SourceVmName, disk, ct);
-            await ZeroExportAsync(export, ct);
+            await mediator.Send(new ZeroVolumeCommand(export.VolumeId), ct);
             await scope.InfoAsync($"disk {disk.DiskId}: target export {export.ExportName} zeroed", ct);
             await store.RecordCbtResetAsync(jobId, disk, rejected, reason, scope.JobId, Now, ct);
         }
-    }
-
-    /// <summary>WRITE_ZEROES over the whole export through the OMA's own (loopback) NBD server.</summary>
-    private static async Task ZeroExportAsync(NbdExportView export, CancellationToken ct)
-    {
-        await using var nbd = await NbdClient.ConnectTcpAsync("127.0.0.1", export.Port, export.ExportName, ct: ct);
-        // Requests carry a 32-bit length: zero in 1 GiB pieces.
-        for (long offset = 0; offset < nbd.Size; offset += GiB)
-        {
-            await nbd.WriteZeroesAsync(offset, Math.Min(GiB, nbd.Size - offset), ct: ct);
-        }
-        await nbd.FlushAsync(ct);
-        await nbd.DisconnectAsync(ct);
     }
 
     private async Task CancelAsync(string? syncId)

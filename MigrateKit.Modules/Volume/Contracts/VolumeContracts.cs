@@ -87,6 +87,15 @@ public sealed record EnsureNbdExportCommand(string VolumeId, string ExportName) 
     };
 }
 
+/// <summary>
+/// Writes zeroes over the whole of an exported, OMA-attached volume (holes where the device can),
+/// e.g. before a full copy that writes only the source's allocated areas.
+/// </summary>
+public sealed record ZeroVolumeCommand(string VolumeId) : IRequest<Unit>, IJobRequest
+{
+    public JobStart DescribeJob() => new("volume.zero", $"zero volume {VolumeId}", "volume") { EntityType = "volume", EntityId = VolumeId };
+}
+
 public sealed record RemoveNbdExportCommand(string VolumeId) : IRequest<Unit>, IJobRequest
 {
     public JobStart DescribeJob() => new("volume.export.remove", $"remove the export of volume {VolumeId}", "volume")
