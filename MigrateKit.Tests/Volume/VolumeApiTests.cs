@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -59,9 +58,9 @@ public class VolumeApiTests : DatabaseTest
         }
         Assert.That(await ListExportsAsync(port), Does.Not.Contain("added-by-hand"));
 
-        using (var kill = Process.Start("kill", ["-HUP", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        await using (var kill = await ExternalProcess.RunAsync("kill", ["-HUP", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10)))
         {
-            await kill.WaitForExitAsync();
+            Assert.That(kill.ExitCode, Is.Zero);
         }
         var deadline = DateTime.UtcNow.AddSeconds(10);
         string exports;
@@ -76,10 +75,7 @@ public class VolumeApiTests : DatabaseTest
 
     private static async Task<string> ListExportsAsync(int port)
     {
-        var start = new ProcessStartInfo("nbdinfo", ["--list", "--json", $"nbd://127.0.0.1:{port}"]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        using var process = Process.Start(start)!;
-        var output = await process.StandardOutput.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return output;
+        await using var process = await ExternalProcess.RunAsync("nbdinfo", ["--list", "--json", $"nbd://127.0.0.1:{port}"], TimeSpan.FromSeconds(30));
+        return process.StandardOutput;
     }
 }

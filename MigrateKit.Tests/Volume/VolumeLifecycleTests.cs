@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Dapper;
 using MigrateKit.Modules.Core.Errors;
 using MigrateKit.Modules.Transport.Nbd;
@@ -230,13 +229,8 @@ public class VolumeLifecycleTests : DatabaseTest
 
     private static async Task<string> RunAsync(string tool, params string[] args)
     {
-        var start = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in args) start.ArgumentList.Add(arg);
-        using var process = Process.Start(start)!;
-        var output = await process.StandardOutput.ReadToEndAsync();
-        var error = await process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        Assert.That(process.ExitCode, Is.Zero, $"{tool} failed: {error}");
-        return output;
+        await using var process = await ExternalProcess.RunAsync(tool, args, TimeSpan.FromSeconds(30));
+        Assert.That(process.ExitCode, Is.Zero, $"{tool} failed: {process.StandardError}");
+        return process.StandardOutput;
     }
 }
