@@ -18,6 +18,7 @@ public sealed partial class FailoverTests
     {
         await using var r = await ReplicateAsync("vma-fo-test");
         var spec = await r.Env.SendAsync(new MigrateKit.Modules.Replication.Contracts.GetSourceVmSpecQuery(r.Id));
+        var powerBefore = (await Sim.InventoryAsync(CancellationToken.None)).Single(v => v.Moref == Vm.Ref.Value).PowerState;
         var id = await StartFailoverAsync(r);
         var done = await WaitFailoverAsync(r, id, "completed", "failed", "rollback_failed");
 
@@ -48,7 +49,7 @@ public sealed partial class FailoverTests
             var root = volumes.Single(v => v.Id == rootRow);
             Assert.That(r.Env.Emulator.Volume(root.VolumeId)!.DeviceId, Is.EqualTo(0), "the first disk is the root volume");
             Assert.That(await HoldReasonAsync(r), Is.EqualTo($"failover {id}"), "no sync while the test VM uses the volumes");
-            Assert.That(inventory.Single(v => v.Moref == Vm.Ref.Value).PowerState, Is.EqualTo("poweredOn"), "the source VM is never touched");
+            Assert.That(inventory.Single(v => v.Moref == Vm.Ref.Value).PowerState, Is.EqualTo(powerBefore), "the source VM is never touched");
             Assert.That(await StepsAsync(r, "failover.test", id), Is.EqualTo(TestSteps.Select(s => (s, "completed", (string?)null)).ToList()));
         });
 
@@ -125,6 +126,8 @@ public sealed partial class FailoverTests
             Assert.That((await r.Env.SendAsync(new GetVirtualMachineQuery(r.Env.ConfigId, vmId)))!.Name, Is.EqualTo("mk-multi-disk-cutover"));
             Assert.That(replication.GetProperty("status").GetString(), Is.EqualTo("failed_over"));
             Assert.That(inventory.Single(v => v.Moref == Vm.Ref.Value).PowerState, Is.EqualTo("poweredOff"), "shut down as the request asked");
+            Assert.That(await QueryAsync<string>("SELECT operation FROM jobs WHERE job_type = 'replication.final-sync' AND entity_id = @id",
+                new { id = r.Id.ToString() }), Does.Contain("shut the source VM down"), "through the final sync, as the request asked");
             Assert.That(volumes.Select(v => r.Env.Emulator.Volume(v.VolumeId)!.VirtualMachineId), Has.All.EqualTo(vmId));
             Assert.That((await StepsAsync(r, "failover.live", id)).Select(s => s.Name), Is.EqualTo(new[]
             {
