@@ -119,7 +119,7 @@ internal static class CreateVirtualMachine
             var templateId = config.TemplateId ?? throw Invalid("TemplateId", $"OSSEA config {c.OsseaConfigId} has no template_id to create VMs from.");
             var offeringId = c.ServiceOfferingId ?? config.ServiceOfferingId
                 ?? throw Invalid(nameof(c.ServiceOfferingId), "No service offering given and the OSSEA config has none.");
-            var offering = (await client.ListServiceOfferingsAsync(offeringId, ct))
+            var offering = (await ListOfferingAsync(client, offeringId, ct))
                 .FirstOrDefault(o => string.Equals(o.Id, offeringId, StringComparison.OrdinalIgnoreCase))
                 ?? throw Invalid(nameof(c.ServiceOfferingId), $"OSSEA has no service offering {offeringId}.");
             var details = new Dictionary<string, string>();
@@ -156,6 +156,19 @@ internal static class CreateVirtualMachine
                 Nics = withMac ? c.Nics.Select(n => new OsseaNicPlacement(n.NetworkId, null, n.MacAddress?.ToLowerInvariant())).ToList() : [],
                 Details = details,
             };
+        }
+
+        private static async Task<IReadOnlyList<OsseaServiceOffering>> ListOfferingAsync(IOsseaClient client, string offeringId, CancellationToken ct)
+        {
+            try
+            {
+                return await client.ListServiceOfferingsAsync(offeringId, ct);
+            }
+            catch (OsseaApiException ex) when (ex.Code == OsseaErrorCodes.ParamError)
+            {
+                // CloudStack answers an id it cannot resolve with 431: the offering does not exist.
+                return [];
+            }
         }
 
         /// <summary>
