@@ -193,8 +193,13 @@ public class VirtualMachineLifecycleTests : DatabaseTest
             Assert.That(operation.Error, Does.Contain("deployVirtualMachine"));
         });
 
-        // The caller's rollback.
+        // A retry cannot use a VM whose deploy failed: it says so instead of deploying a second one.
         env.Emulator.Faults.Clear();
+        var retry = Assert.ThrowsAsync<ConflictException>(() => env.SendAsync(env.Create("vm4-failover")));
+        Assert.That(retry!.Message, Does.Contain("Error").And.Contain("destroy it"));
+        Assert.That(env.Emulator.Faults.CallCount("deployVirtualMachine"), Is.EqualTo(1));
+
+        // The caller's rollback.
         await env.SendAsync(new DestroyVirtualMachineCommand(env.ConfigId, seen[0].Notification.VmId));
         Assert.That(env.Emulator.VirtualMachineState(seen[0].Notification.VmId), Is.EqualTo("Expunged"));
     }

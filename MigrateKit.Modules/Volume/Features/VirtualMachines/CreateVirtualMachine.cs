@@ -23,7 +23,7 @@ internal static class CreateVirtualMachine
             RuleFor(c => c.DisplayName).MaximumLength(255);
             RuleFor(c => c.ServiceOfferingId).MaximumLength(64);
             RuleFor(c => c.Nics).NotNull().NotEmpty().WithMessage("A VM needs at least one NIC (the first is its default NIC).");
-            RuleForEach(c => c.Nics).ChildRules(nic =>
+            RuleForEach(c => c.Nics).NotNull().ChildRules(nic =>
             {
                 nic.RuleFor(n => n.NetworkId).OsseaId();
                 nic.RuleFor(n => n.MacAddress).Matches(MacPattern).When(n => n.MacAddress is not null)
@@ -71,6 +71,12 @@ internal static class CreateVirtualMachine
                     await Log($"reusing VM {existing.Id} created earlier for {c.Owner}", ct);
                     vm = existing;
                     await PublishAsync(vm.Id, ct);
+                    if (string.Equals(vm.State, "Error", StringComparison.OrdinalIgnoreCase))
+                    {
+                        // OSSEA keeps a VM whose deploy failed, in Error; it never becomes usable.
+                        throw new ConflictException(
+                            $"VM {vm.Id} ('{c.Name}') is in state Error (its deploy failed); destroy it (DestroyVirtualMachineCommand) and create it again.");
+                    }
                 }
                 else
                 {

@@ -18,11 +18,11 @@ internal static class ListOsseaNetworks
         public async Task<IReadOnlyList<OsseaNetworkView>> Handle(ListOsseaNetworksQuery q, CancellationToken cancellationToken)
         {
             var (client, config) = await clients.GetAsync(q.OsseaConfigId, cancellationToken);
-            // Only the config's zone: VMs are deployed there, so only its networks can be mapped to.
+            // Only the config's zone's guest networks: VMs are deployed there, so only those can be mapped to.
             var zoneId = Guid.TryParse(config.Zone, out _) ? config.Zone : null;
             var networks = await client.ListNetworksAsync(zoneId, null, cancellationToken);
             return networks
-                .Where(n => zoneId is not null || string.Equals(n.ZoneName, config.Zone, StringComparison.Ordinal))
+                .Where(n => !n.IsSystem && (zoneId is not null || string.Equals(n.ZoneName, config.Zone, StringComparison.Ordinal)))
                 .Select(n => new OsseaNetworkView(n.Id, n.Name ?? n.Id, n.ZoneId, n.State, n.Type))
                 .OrderBy(n => n.Name, StringComparer.Ordinal)
                 .ToList();
