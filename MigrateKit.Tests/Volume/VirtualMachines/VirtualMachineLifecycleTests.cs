@@ -228,6 +228,28 @@ public class VirtualMachineLifecycleTests : DatabaseTest
     }
 
     [Test]
+    public async Task A_template_root_that_cannot_be_deleted_is_named_in_the_error()
+    {
+        await using var env = await VmTestEnvironment.StartAsync(ConnectionString);
+        env.Emulator.Faults.FailAllCalls("deleteVolume", 530, "Failed to delete volume");
+
+        var error = Assert.CatchAsync(() => env.SendAsync(env.Create("vm14-failover")));
+        var seen = env.Probe.Seen.Single();
+        var templateRoot = seen.VolumesOnVm.Single();
+        env.Emulator.Faults.Clear();
+        var retried = await env.SendAsync(env.Create("vm14-failover"));
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(error!.Message, Does.Contain(templateRoot.Id).And.Contain("delete it in OSSEA by hand"));
+            Assert.That(env.Emulator.Volume(templateRoot.Id)!.VirtualMachineId, Is.Null, "detached");
+            Assert.That(env.Emulator.Volume(templateRoot.Id)!.Removed, Is.False);
+            Assert.That(retried.VmId, Is.EqualTo(seen.Notification.VmId), "the VM itself is usable after a retry");
+            Assert.That((await OperationsAsync("create_vm")).Select(o => o.Status), Is.EqualTo(new[] { "failed", "completed" }));
+        });
+    }
+
+    [Test]
     public async Task Start_failures_are_clear_and_recorded()
     {
         await using var env = await VmTestEnvironment.StartAsync(ConnectionString);

@@ -199,7 +199,16 @@ internal static class CreateVirtualMachine
             {
                 await Log($"detaching and deleting the template ROOT disk {root.Id} ({root.Name}) of VM {vm.Id}", ct);
                 await client.DetachVolumeAsync(root.Id, clients.Operation("create_vm"), ct);
-                await client.DeleteVolumeAsync(root.Id, ct);
+                try
+                {
+                    await client.DeleteVolumeAsync(root.Id, ct);
+                }
+                catch (OsseaException ex)
+                {
+                    // Detached, it no longer points at its VM: a retry could not find it again, so name it here.
+                    throw new OsseaCleanupException(
+                        $"The template ROOT disk {root.Id} of VM {vm.Id} was detached but could not be deleted; delete it in OSSEA by hand. {ex.Message}", ex);
+                }
             }
         }
 
@@ -209,3 +218,6 @@ internal static class CreateVirtualMachine
         private Task Log(string message, CancellationToken ct) => jobs.Current?.InfoAsync(message, ct) ?? Task.CompletedTask;
     }
 }
+
+/// <summary>A create left something in OSSEA that nobody will find again; the message names it.</summary>
+internal sealed class OsseaCleanupException(string message, Exception inner) : Exception(message, inner);
