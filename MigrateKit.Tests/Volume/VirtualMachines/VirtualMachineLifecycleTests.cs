@@ -133,6 +133,9 @@ public class VirtualMachineLifecycleTests : DatabaseTest
         });
         Assert.ThrowsAsync<ConflictException>(() => env.SendAsync(new DestroyVirtualMachineCommand(env.ConfigId, env.Emulator.OmaVmId)),
             "the OMA appliance is never destroyed");
+        Assert.ThrowsAsync<ConflictException>(() => env.SendAsync(new StopVirtualMachineCommand(env.ConfigId, env.Emulator.OmaVmId, Forced: true)),
+            "nor stopped");
+        Assert.That(env.Emulator.VirtualMachineState(env.Emulator.OmaVmId), Is.EqualTo("Running"));
     }
 
     [Test]

@@ -1,5 +1,6 @@
 using FluentValidation;
 using MediatR;
+using MigrateKit.Modules.Core.Errors;
 using MigrateKit.Modules.Volume.Contracts;
 using MigrateKit.Modules.Volume.Features.Volumes;
 using MigrateKit.Modules.Volume.Ossea;
@@ -22,7 +23,12 @@ internal static class StopVirtualMachine
     {
         public async Task<VirtualMachineView> Handle(StopVirtualMachineCommand c, CancellationToken cancellationToken)
         {
-            var (client, _) = await clients.GetAsync(c.OsseaConfigId, cancellationToken);
+            var (client, config) = await clients.GetAsync(c.OsseaConfigId, cancellationToken);
+            if (string.Equals(c.VmId, config.OmaVmId, StringComparison.OrdinalIgnoreCase))
+            {
+                // Stopping the OMA appliance would stop MigrateKit itself, mid-command.
+                throw new ConflictException($"VM {c.VmId} is the OMA appliance of OSSEA config {c.OsseaConfigId}; MigrateKit never stops it.");
+            }
             return await operations.RunAsync("stop_vm", c.VmId, c, async (_, ct) =>
             {
                 using var vmLock = await locks.AcquireAsync([VolumeLocks.Vm(c.VmId)], ct);
