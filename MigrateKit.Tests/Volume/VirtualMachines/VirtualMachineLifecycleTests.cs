@@ -299,6 +299,47 @@ public class VirtualMachineLifecycleTests : DatabaseTest
     }
 
     [Test]
+    public async Task Lost_start_stop_and_destroy_answers_are_resolved_by_the_vm_state()
+    {
+        await using var env = await VmTestEnvironment.StartAsync(ConnectionString);
+        var root = await env.SendAsync(new CreateVolumeCommand(env.ConfigId, "vm15-disk-0", OneGiB));
+        var vm = await env.SendAsync(env.Create("vm15-failover"));
+        await env.SendAsync(new AttachVolumeCommand(root.VolumeId, vm.VmId, AsRoot: true));
+
+        env.Emulator.Faults.LoseAnswers("startVirtualMachine");
+        var started = await env.SendAsync(new StartVirtualMachineCommand(env.ConfigId, vm.VmId));
+        env.Emulator.Faults.LoseAnswers("stopVirtualMachine");
+        var stopped = await env.SendAsync(new StopVirtualMachineCommand(env.ConfigId, vm.VmId));
+        await env.SendAsync(new DetachVolumeCommand(root.VolumeId));
+        env.Emulator.Faults.LoseAnswers("destroyVirtualMachine");
+        await env.SendAsync(new DestroyVirtualMachineCommand(env.ConfigId, vm.VmId));
+
+        var operations = await OperationsAsync(null);
+        Assert.Multiple(() =>
+        {
+            Assert.That(started.State, Is.EqualTo("Running"));
+            Assert.That(stopped.State, Is.EqualTo("Stopped"));
+            Assert.That(env.Emulator.VirtualMachineState(vm.VmId), Is.EqualTo("Expunged"));
+            Assert.That(env.Emulator.Faults.CallCount("startVirtualMachine"), Is.InRange(1, 2), "resent at most once");
+            Assert.That(env.Emulator.Faults.CallCount("destroyVirtualMachine"), Is.InRange(1, 2));
+            Assert.That(operations.Where(o => o.Type is "start_vm" or "stop_vm" or "destroy_vm").Select(o => o.Status), Is.All.EqualTo("completed"));
+        });
+    }
+
+    [Test]
+    public async Task Parallel_creates_for_one_owner_deploy_one_vm()
+    {
+        await using var env = await VmTestEnvironment.StartAsync(ConnectionString);
+        var created = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => env.SendAsync(env.Create("vm16-failover", "failover-16"))));
+        Assert.Multiple(() =>
+        {
+            Assert.That(created.Select(v => v.VmId).Distinct().Count(), Is.EqualTo(1));
+            Assert.That(env.Emulator.Faults.CallCount("deployVirtualMachine"), Is.EqualTo(1));
+            Assert.That(env.Emulator.Faults.CallCount("detachVolume"), Is.EqualTo(1), "the template ROOT was removed once");
+        });
+    }
+
+    [Test]
     public async Task A_failing_notification_handler_fails_the_create_but_the_vm_stays_findable()
     {
         await using var env = await VmTestEnvironment.StartAsync(ConnectionString);
