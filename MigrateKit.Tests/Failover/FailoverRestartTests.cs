@@ -11,6 +11,7 @@ public sealed partial class FailoverTests
     {
         var r = await ReplicateAsync("vma-fo-restart");
         OmaTestHost? second = null;
+        var firstStopped = false;
         try
         {
             // The start job takes a while: the OMA stops while the failover waits for it.
@@ -19,6 +20,7 @@ public sealed partial class FailoverTests
             await WaitAsync(async () => await QueryAsync<string?>("SELECT current_step FROM failover_jobs WHERE id = @id", new { id }) == "start VM",
                 TimeSpan.FromSeconds(30), "the failover reached its start step");
             var vmId = await QueryAsync<string>("SELECT destination_vm_id FROM failover_jobs WHERE id = @id", new { id });
+            firstStopped = true;
             await r.Env.Host.DisposeAsync();
             var statusWhileDown = await QueryAsync<string>("SELECT status FROM failover_jobs WHERE id = @id", new { id });
             // OSSEA finished the start meanwhile: the test VM runs (and may write) while no OMA watches.
@@ -59,6 +61,11 @@ public sealed partial class FailoverTests
         {
             r.Admin.Dispose();
             await r.Agent.DisposeAsync();
+            if (!firstStopped)
+            {
+                // Never leave an OMA running: its workers would treat the next test's failovers as interrupted.
+                await r.Env.Host.DisposeAsync();
+            }
             if (second is not null)
             {
                 await second.DisposeAsync();

@@ -79,11 +79,11 @@ public sealed partial class FailoverTests : SimulatedVmTest
         }
     }
 
-    /// <summary>Both of the simulator VM's source networks mapped to the emulator's network; the DVS NIC keeps its MAC.</summary>
+    /// <summary>The simulator VM's two source networks mapped to the emulator's two networks; the DVS NIC keeps its MAC.</summary>
     private static object[] Mappings(Replicated r) =>
     [
         new { sourceNetwork = "DC0_DVPG0", osseaNetworkId = r.Env.Emulator.NetworkId, keepMac = true },
-        new { sourceNetwork = "VM Network", osseaNetworkId = r.Env.Emulator.NetworkId, keepMac = false },
+        new { sourceNetwork = "VM Network", osseaNetworkId = r.Env.Emulator.SecondNetworkId, keepMac = false },
     ];
 
     private static async Task<(HttpStatusCode Status, JsonElement Body)> PostAsync(HttpClient client, string path, object? body)
