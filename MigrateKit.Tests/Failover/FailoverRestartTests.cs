@@ -1,4 +1,5 @@
 using System.Net.Http.Json;
+using MigrateKit.Modules.Volume.Contracts;
 using MigrateKit.Tests.Support;
 using static MigrateKit.Tests.Replication.ReplicationTestKit;
 
@@ -26,18 +27,7 @@ public sealed partial class FailoverTests
             // OSSEA finished the start meanwhile: the test VM runs (and may write) while no OMA watches.
             await WaitAsync(() => Task.FromResult(r.Env.Emulator.VirtualMachineState(vmId) == "Running"), TimeSpan.FromSeconds(30), "the VM started");
 
-            second = await OmaTestHost.StartAsync(ConnectionString, new Dictionary<string, string?>
-            {
-                ["Volume:DeviceByIdDirectory"] = r.Env.Emulator.ByIdDirectory,
-                ["Volume:DeviceTimeout"] = "00:00:05",
-                ["Volume:DevicePollInterval"] = "00:00:00.050",
-                ["Volume:Reconciler"] = "false",
-                ["Ossea:JobPollInitial"] = "00:00:00.010",
-                ["Ossea:JobPollIncrement"] = "00:00:00.010",
-                ["Ossea:JobPollMax"] = "00:00:00.050",
-                ["Failover:ScanInterval"] = "00:00:00.200",
-                ["Replication:ScanInterval"] = "00:00:00.200",
-            });
+            second = await RestartOmaAsync(r);
             using var admin = await second.CreateAdminClientAsync("after-restart");
             var recovered = await WaitFailoverAsync(admin, id, "failed", "rollback_failed");
             var recovery = await QueryAsync<string>(
@@ -64,6 +54,79 @@ public sealed partial class FailoverTests
             if (!firstStopped)
             {
                 // Never leave an OMA running: its workers would treat the next test's failovers as interrupted.
+                await r.Env.Host.DisposeAsync();
+            }
+            if (second is not null)
+            {
+                await second.DisposeAsync();
+            }
+            await r.Env.Emulator.DisposeAsync();
+        }
+    }
+
+    /// <summary>Another OMA process on the same database and OSSEA (the settings OmaWithOssea gives the first one).</summary>
+    private static Task<OmaTestHost> RestartOmaAsync(Replicated r) => OmaTestHost.StartAsync(ConnectionString, new Dictionary<string, string?>
+    {
+        ["Volume:DeviceByIdDirectory"] = r.Env.Emulator.ByIdDirectory,
+        ["Volume:DeviceTimeout"] = "00:00:05",
+        ["Volume:DevicePollInterval"] = "00:00:00.050",
+        ["Volume:Reconciler"] = "false",
+        ["Ossea:JobPollInitial"] = "00:00:00.010",
+        ["Ossea:JobPollIncrement"] = "00:00:00.010",
+        ["Ossea:JobPollMax"] = "00:00:00.050",
+        ["Failover:ScanInterval"] = "00:00:00.200",
+        ["Cleanup:ScanInterval"] = "00:00:00.200",
+        ["Replication:ScanInterval"] = "00:00:00.200",
+    });
+
+    [Test]
+    public async Task A_cleanup_cut_off_by_an_oma_restart_is_finished_when_the_oma_starts_again()
+    {
+        var r = await ReplicateAsync("vma-fo-restart-clean");
+        OmaTestHost? second = null;
+        var firstStopped = false;
+        try
+        {
+            var id = await StartFailoverAsync(r);
+            var completed = await WaitFailoverAsync(r, id, "completed", "failed", "rollback_failed");
+            Assert.That(completed.GetProperty("status").GetString(), Is.EqualTo("completed"), completed.ToString());
+            // The revert is slow: the OMA stops in the middle of the cleanup.
+            r.Env.Emulator.Faults.DelayJobs("revertSnapshot", TimeSpan.FromSeconds(1));
+            var (claimed, _) = await PostAsync(r.Admin, $"/api/v1/failovers/{id}/cleanup", null);
+            Assert.That(claimed, Is.EqualTo(System.Net.HttpStatusCode.Accepted));
+            await WaitAsync(async () => await QueryAsync<string?>("SELECT current_step FROM failover_jobs WHERE id = @id", new { id })
+                == "revert volumes to their snapshots", TimeSpan.FromSeconds(30), "the cleanup reached its revert step");
+            firstStopped = true;
+            await r.Env.Host.DisposeAsync();
+            var statusWhileDown = await QueryAsync<string>("SELECT status FROM failover_jobs WHERE id = @id", new { id });
+
+            second = await RestartOmaAsync(r);
+            using var admin = await second.CreateAdminClientAsync("after-restart");
+            var cleaned = await WaitFailoverAsync(admin, id, "cleaned_up", "cleanup_failed");
+            var runs = await QueryAsync<long>("SELECT COUNT(*) FROM jobs WHERE job_type = 'failover.cleanup' AND entity_id = @id", new { id = id.ToString() });
+            Assert.Multiple(() =>
+            {
+                Assert.That(statusWhileDown, Is.EqualTo("cleaning_up"));
+                Assert.That(cleaned.GetProperty("status").GetString(), Is.EqualTo("cleaned_up"), cleaned.ToString());
+                Assert.That(runs, Is.EqualTo(2), "the cut-off cleanup, then the one the new OMA ran");
+                Assert.That(cleaned.GetProperty("snapshots").EnumerateArray().Select(s => s.GetProperty("status").GetString()), Has.All.EqualTo("deleted"));
+            });
+            await AssertNoVmAsync(r, cleaned, "after the restart", second);
+            await AssertBackOnOmaAsync(r, "after the restart", second);
+            var rows = await VolumeRowsAsync(r.Id);
+            foreach (var (key, image) in r.Disks)
+            {
+                // Reverted, not merely re-attached: the data equals the source image again.
+                var volume = await SendAsync(r, new GetVolumeByRowIdQuery(rows[key]), second);
+                await AssertSameAsync(image, volume!.Mapping!.DevicePath!, ImageSize);
+            }
+        }
+        finally
+        {
+            r.Admin.Dispose();
+            await r.Agent.DisposeAsync();
+            if (!firstStopped)
+            {
                 await r.Env.Host.DisposeAsync();
             }
             if (second is not null)
