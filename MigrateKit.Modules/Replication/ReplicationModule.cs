@@ -22,6 +22,8 @@ public static class ReplicationModule
         services.TryAddSingleton<ReplicationStore>();
         services.TryAddTransient<ReplicationViews>();
         services.TryAddSingleton(ReplicationOptions.From(configuration));
+        services.TryAddSingleton<ReplicationRunner>();
+        services.TryAddTransient<LeftoverSnapshots>();
         if (configuration.GetValue("Replication:Worker", true))
         {
             services.AddHostedService<ReplicationWorker>();

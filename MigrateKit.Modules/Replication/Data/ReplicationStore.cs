@@ -32,11 +32,13 @@ internal sealed class ReplicationJobRow
     public DateTime? NextSyncAt { get; init; }
     public string? SnapshotId { get; init; }
     public string? CurrentSyncId { get; init; }
+    public string? HoldReason { get; init; }
+    public DateTime? HeldAt { get; init; }
 
     public ReplicationJobView ToView(string? agent, IReadOnlyList<VmDiskView> disks) => new(Id, SourceVmId, SourceVmName, SourceVmPath, agent,
         OsseaConfigId, ReplicationType, Status, ProgressPercent, CurrentOperation, BytesTransferred, TotalBytes, TransferSpeedBps,
         ErrorMessage, ChangeId, BandwidthLimitBps, ScheduleIntervalSeconds, VerifyAfterSync, CreatedAt, StartedAt, CompletedAt,
-        LastSyncCompletedAt, NextSyncAt, disks);
+        LastSyncCompletedAt, NextSyncAt, disks, HoldReason);
 }
 
 /// <summary>All SQL of the Replication module (replication_jobs, vm_disks, cbt_history).</summary>
@@ -50,7 +52,7 @@ internal sealed class ReplicationStore(MySqlDataSource dataSource)
         j.error_message AS ErrorMessage, j.change_id AS ChangeId, j.bandwidth_limit_bps AS BandwidthLimitBps,
         j.schedule_interval_seconds AS ScheduleIntervalSeconds, j.verify_after_sync AS VerifyAfterSync, j.created_at AS CreatedAt,
         j.started_at AS StartedAt, j.completed_at AS CompletedAt, j.last_sync_completed_at AS LastSyncCompletedAt, j.next_sync_at AS NextSyncAt,
-        j.snapshot_id AS SnapshotId, j.current_sync_id AS CurrentSyncId
+        j.snapshot_id AS SnapshotId, j.current_sync_id AS CurrentSyncId, j.hold_reason AS HoldReason, j.held_at AS HeldAt
         """;
 
     private const string DiskColumns = """
@@ -133,18 +135,23 @@ internal sealed class ReplicationStore(MySqlDataSource dataSource)
 
     // ---- The replication worker: picking, claiming and recording syncs. ----
 
+    // A held job starts no sync; a job already 'replicating' (an OMA restart, a final sync) is resumed regardless.
     private const string DueJobsSql = """
         SELECT j.id FROM replication_jobs j
-        WHERE j.status IN ('pending', 'replicating')
-           OR (j.status IN ('idle', 'failed') AND j.sync_requested_at IS NOT NULL)
-           OR (j.status = 'idle' AND j.next_sync_at <= @Now)
+        WHERE j.status = 'replicating'
+           OR (j.hold_reason IS NULL AND (
+                  j.status = 'pending'
+               OR (j.status IN ('idle', 'failed') AND j.sync_requested_at IS NOT NULL)
+               OR (j.status = 'idle' AND j.next_sync_at <= @Now)))
         ORDER BY j.created_at
         LIMIT 200
         """;
+    // The hold is checked in the same statement as the status: a hold and a claim cannot both win.
     private const string ClaimSql = """
         UPDATE replication_jobs SET status = 'replicating', started_at = @At, completed_at = NULL, error_message = NULL,
                transfer_speed_bps = 0, current_operation = 'starting', updated_at = @At
         WHERE id = @Id AND status = @Expected
+          AND (hold_reason IS NULL OR status = 'replicating' OR hold_reason = @Holder)
         """;
     private const string StatusSql = "SELECT status FROM replication_jobs WHERE id = @Id";
     private const string SetOperationSql = "UPDATE replication_jobs SET current_operation = @Operation, updated_at = @At WHERE id = @Id";
@@ -165,7 +172,7 @@ internal sealed class ReplicationStore(MySqlDataSource dataSource)
         SELECT id AS Id, disk_id AS DiskId, capacity_bytes AS CapacityBytes, unit_number AS UnitNumber, ossea_volume_id AS OsseaVolumeId,
                disk_change_id AS DiskChangeId, sync_status AS SyncStatus, sync_checkpoint AS SyncCheckpoint,
                nbd_export_name AS NbdExportName, full_copy_reason AS FullCopyReason, bytes_synced AS BytesSynced,
-               extents_synced AS ExtentsSynced
+               extents_synced AS ExtentsSynced, verify_mismatch_ranges AS VerifyMismatchRanges
         FROM vm_disks WHERE job_id = @JobId ORDER BY unit_number, id
         """;
     private const string SetDiskTargetSql = """
@@ -226,6 +233,15 @@ internal sealed class ReplicationStore(MySqlDataSource dataSource)
                transfer_speed_bps = 0, sync_requested_at = IF(sync_requested_at <= @RunStartedAt, NULL, sync_requested_at), updated_at = @At
         WHERE id = @Id AND status = 'replicating'
         """;
+    // A successful run copied every present disk's recorded mismatches (with CBT's changes): they are repaired.
+    private const string ClearMismatchesSql = """
+        UPDATE vm_disks SET verify_mismatch_ranges = NULL WHERE job_id = @Id AND sync_status = 'completed' AND verify_mismatch_ranges IS NOT NULL
+        """;
+    private const string SetMismatchesSql = "UPDATE vm_disks SET verify_mismatch_ranges = @Ranges, updated_at = @At WHERE id = @Id";
+    private const string CompletionBaseSql = """
+        SELECT sync_type AS SyncType, previous_change_id AS PreviousChangeId FROM cbt_history
+        WHERE vm_disk_id = @Id AND change_id = @ChangeId ORDER BY id DESC LIMIT 1
+        """;
     private const string ClearSnapshotSql = """
         UPDATE replication_jobs SET snapshot_id = NULL, current_sync_id = NULL, transfer_speed_bps = 0, updated_at = @At WHERE id = @Id
         """;
@@ -237,10 +253,15 @@ internal sealed class ReplicationStore(MySqlDataSource dataSource)
     }
 
     /// <summary>Moves a job from <paramref name="expected"/> to replicating; false when someone else changed it first.</summary>
-    public async Task<bool> ClaimAsync(Guid id, string expected, DateTime at, CancellationToken ct)
+    /// <summary>
+    /// Moves a job from <paramref name="expected"/> to replicating; false when someone else changed it first
+    /// or it is held (by anyone but <paramref name="holder"/>).
+    /// </summary>
+    public async Task<bool> ClaimAsync(Guid id, string expected, string? holder, DateTime at, CancellationToken ct)
     {
         await using var conn = await dataSource.OpenAsync(ct);
-        return await conn.ExecuteAsync(new CommandDefinition(ClaimSql, new { Id = id, Expected = expected, At = at }, cancellationToken: ct)) == 1;
+        return await conn.ExecuteAsync(new CommandDefinition(ClaimSql, new { Id = id, Expected = expected, Holder = holder, At = at },
+            cancellationToken: ct)) == 1;
     }
 
     public async Task<ReplicationJobRow?> GetJobAsync(Guid id, CancellationToken ct)
@@ -359,7 +380,33 @@ internal sealed class ReplicationStore(MySqlDataSource dataSource)
     public async Task<bool> FinishRunAsync(Guid id, DateTime runStartedAt, DateTime at, CancellationToken ct)
     {
         await using var conn = await dataSource.OpenAsync(ct);
-        return await conn.ExecuteAsync(new CommandDefinition(FinishRunSql, new { Id = id, RunStartedAt = runStartedAt, At = at }, cancellationToken: ct)) == 1;
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        if (await conn.ExecuteAsync(new CommandDefinition(FinishRunSql, new { Id = id, RunStartedAt = runStartedAt, At = at }, tx, cancellationToken: ct)) != 1)
+        {
+            return false;
+        }
+        await conn.ExecuteAsync(new CommandDefinition(ClearMismatchesSql, new { Id = id }, tx, cancellationToken: ct));
+        await tx.CommitAsync(ct);
+        return true;
+    }
+
+    /// <summary>Ranges a verification found different on this disk (JSON [{offset, length}]); null clears them.</summary>
+    public Task SetMismatchesAsync(long diskId, string? rangesJson, DateTime at, CancellationToken ct) =>
+        ExecuteAsync(SetMismatchesSql, new { Id = diskId, Ranges = rangesJson, At = at }, ct);
+
+    /// <summary>How the disk reached <paramref name="changeId"/>: full, or incremental since which id (its cbt_history row).</summary>
+    public async Task<(string SyncType, string? PreviousChangeId)?> CompletionBaseAsync(long diskId, string changeId, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenAsync(ct);
+        var row = await conn.QuerySingleOrDefaultAsync<CompletionBaseRow>(new CommandDefinition(CompletionBaseSql, new { Id = diskId, ChangeId = changeId },
+            cancellationToken: ct));
+        return row is null ? null : (row.SyncType, row.PreviousChangeId);
+    }
+
+    private sealed class CompletionBaseRow
+    {
+        public string SyncType { get; init; } = "";
+        public string? PreviousChangeId { get; init; }
     }
 
     /// <summary>Fails the run (unless it was cancelled meanwhile); the snapshot and checkpoints stay for the next attempt.</summary>
@@ -367,6 +414,50 @@ internal sealed class ReplicationStore(MySqlDataSource dataSource)
         ExecuteAsync(FailRunSql, new { Id = id, Error = error.Length > 4000 ? error[..4000] : error, RunStartedAt = runStartedAt, At = at }, ct);
 
     public Task ClearSnapshotAsync(Guid id, DateTime at, CancellationToken ct) => ExecuteAsync(ClearSnapshotSql, new { Id = id, At = at }, ct);
+
+    // ---- What a failover needs: the source VM's spec, the hold, the final state. ----
+
+    private const string SetSourceSpecSql = "UPDATE replication_jobs SET source_vm_spec = @Spec, updated_at = @At WHERE id = @Id";
+    private const string GetSourceSpecSql = "SELECT source_vm_spec FROM replication_jobs WHERE id = @Id";
+    // held_at is assigned before hold_reason (left-to-right): a repeated hold keeps its original time.
+    private const string HoldSql = """
+        UPDATE replication_jobs SET held_at = IF(hold_reason <=> @Reason, held_at, @At), hold_reason = @Reason, updated_at = @At
+        WHERE id = @Id AND status <> 'replicating' AND (hold_reason IS NULL OR hold_reason = @Reason)
+        """;
+    private const string ReleaseSql = """
+        UPDATE replication_jobs SET hold_reason = NULL, held_at = NULL, updated_at = @At WHERE id = @Id AND hold_reason = @Reason
+        """;
+    private const string MarkFailedOverSql = """
+        UPDATE replication_jobs SET status = 'failed_over', current_operation = NULL, completed_at = @At, next_sync_at = NULL,
+               sync_requested_at = NULL, transfer_speed_bps = 0, updated_at = @At
+        WHERE id = @Id AND status <> 'replicating' AND hold_reason = @Reason
+        """;
+
+    public Task SetSourceSpecAsync(Guid id, string specJson, DateTime at, CancellationToken ct) =>
+        ExecuteAsync(SetSourceSpecSql, new { Id = id, Spec = specJson, At = at }, ct);
+
+    public async Task<string?> GetSourceSpecAsync(Guid id, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenAsync(ct);
+        return await conn.QuerySingleOrDefaultAsync<string?>(new CommandDefinition(GetSourceSpecSql, new { Id = id }, cancellationToken: ct));
+    }
+
+    /// <summary>Holds the job for <paramref name="reason"/>; false when it syncs or someone else holds it (read the job to tell which).</summary>
+    public async Task<bool> HoldAsync(Guid id, string reason, DateTime at, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenAsync(ct);
+        return await conn.ExecuteAsync(new CommandDefinition(HoldSql, new { Id = id, Reason = reason, At = at }, cancellationToken: ct)) == 1;
+    }
+
+    public Task ReleaseAsync(Guid id, string reason, DateTime at, CancellationToken ct) =>
+        ExecuteAsync(ReleaseSql, new { Id = id, Reason = reason, At = at }, ct);
+
+    /// <summary>failed_over, if it is held by <paramref name="reason"/> and not syncing; false otherwise.</summary>
+    public async Task<bool> MarkFailedOverAsync(Guid id, string reason, DateTime at, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenAsync(ct);
+        return await conn.ExecuteAsync(new CommandDefinition(MarkFailedOverSql, new { Id = id, Reason = reason, At = at }, cancellationToken: ct)) == 1;
+    }
 
     private async Task ExecuteAsync(string sql, object args, CancellationToken ct)
     {
@@ -392,6 +483,7 @@ internal sealed class SyncDiskRow
     public string? FullCopyReason { get; init; }
     public long BytesSynced { get; init; }
     public long ExtentsSynced { get; init; }
+    public string? VerifyMismatchRanges { get; init; }
 }
 
 internal sealed record DiskProgressRow(long Id, string Status, decimal Percent, long Bytes, long Extents, long Checkpoint);

@@ -4,7 +4,20 @@ namespace MigrateKit.Modules.Replication.Vma;
 
 internal sealed record VmaVmSpec(
     string Moref, string Name, string? Path, string? InstanceUuid, string? PowerState, bool CbtEnabled, IReadOnlyList<VmaDiskSpec> Disks,
-    IReadOnlyList<VmaSnapshotRef>? Snapshots);
+    IReadOnlyList<VmaSnapshotRef>? Snapshots)
+{
+    public string? GuestId { get; init; }
+    public string? GuestFullName { get; init; }
+    public string? Firmware { get; init; }
+    public int? NumCpu { get; init; }
+    public int? MemoryMb { get; init; }
+    public IReadOnlyList<VmaNicSpec>? Nics { get; init; }
+}
+
+internal sealed record VmaNicSpec(
+    int DeviceKey, string? Label, string? DeviceType, string? MacAddress, string? NetworkKind, string? NetworkName, string? NetworkMoref);
+
+internal sealed record VmaPowerResult(string? Vm, string Outcome, string? PowerState);
 
 internal sealed record VmaSnapshotRef(string SnapshotId, string? Name);
 
@@ -18,7 +31,21 @@ internal sealed record VmaSnapshot(string? Vm, string SnapshotId, string? Name, 
 
 internal sealed record VmaSnapshotDisk(int DeviceKey, string? FileName, long CapacityBytes, string? ChangeId);
 
-internal sealed record VmaSyncDisk(int DeviceKey, string ExportName, string ChangeId, long StartOffset);
+internal sealed record VmaSyncDisk(int DeviceKey, string ExportName, string ChangeId, long StartOffset)
+{
+    /// <summary>Copied in addition to vCenter's changed areas (ranges a verification found different).</summary>
+    public IReadOnlyList<VmaByteRange>? ExtraRanges { get; init; }
+}
+
+internal sealed record VmaByteRange(long Offset, long Length);
+
+internal sealed record VmaHashRequest(string? ChangeId, IReadOnlyList<VmaByteRange>? Ranges, int ChunkBytes, long FromOffset, long MaxBytes);
+
+internal sealed record VmaRangeHash(long Offset, long Length, string Sha256);
+
+internal sealed record VmaDiskHashes(
+    string? Vm, string? SnapshotId, int DeviceKey, long CapacityBytes, string Algorithm, int ChunkBytes, IReadOnlyList<VmaRangeHash> Chunks,
+    long BytesHashed, long? NextOffset);
 
 internal sealed record VmaSyncRequest(string JobId, string Vm, string SnapshotId, IReadOnlyList<VmaSyncDisk> Disks, long? BandwidthLimitBytesPerSecond);
 
