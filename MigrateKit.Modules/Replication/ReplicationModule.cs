@@ -22,6 +22,7 @@ public static class ReplicationModule
         services.TryAddSingleton<ReplicationStore>();
         services.TryAddTransient<ReplicationViews>();
         services.TryAddSingleton(ReplicationOptions.From(configuration));
+        services.TryAddSingleton<ReplicationRunner>();
         if (configuration.GetValue("Replication:Worker", true))
         {
             services.AddHostedService<ReplicationWorker>();

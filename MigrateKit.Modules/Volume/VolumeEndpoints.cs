@@ -16,6 +16,14 @@ internal static class VolumeEndpoints
         configs.MapGet("/", ListConfigs).WithName("ListOsseaConfigs");
         configs.MapGet("/{id:int}", GetConfig).WithName("GetOsseaConfig");
         configs.MapDelete("/{id:int}", DeleteConfig).WithName("DeleteOsseaConfig");
+        // What failover network mappings and VM options are chosen from, and whether the config still works.
+        configs.MapGet("/{id:int}/networks", async (int id, IMediator m, CancellationToken ct) =>
+            TypedResults.Ok(await m.Send(new ListOsseaNetworksQuery(id), ct))).WithName("ListOsseaNetworks");
+        configs.MapGet("/{id:int}/service-offerings", async (int id, IMediator m, CancellationToken ct) =>
+            TypedResults.Ok(await m.Send(new ListServiceOfferingsQuery(id), ct))).WithName("ListOsseaServiceOfferings");
+        configs.MapGet("/{id:int}/check", async (int id, IMediator m, CancellationToken ct) =>
+            TypedResults.Ok(await m.Send(new CheckOsseaConfigQuery(id), ct))).WithName("CheckOsseaConfig");
+        configs.MapGet("/{id:int}/vms/{vmId}", GetVirtualMachine).WithName("GetOsseaVirtualMachine");
 
         var volumes = api.MapGroup("/volumes").WithTags("Volumes");
         volumes.MapGet("/", async (IMediator m, CancellationToken ct) => TypedResults.Ok(await m.Send(new ListVolumesQuery(), ct))).WithName("ListVolumes");
@@ -28,6 +36,9 @@ internal static class VolumeEndpoints
 
     private static async Task<Results<Ok<VolumeView>, NotFound>> GetVolume(string volumeId, IMediator mediator, CancellationToken ct) =>
         await mediator.Send(new GetVolumeQuery(volumeId), ct) is { } view ? TypedResults.Ok(view) : TypedResults.NotFound();
+
+    private static async Task<Results<Ok<VirtualMachineView>, NotFound>> GetVirtualMachine(int id, string vmId, IMediator mediator, CancellationToken ct) =>
+        await mediator.Send(new GetVirtualMachineQuery(id, vmId), ct) is { } view ? TypedResults.Ok(view) : TypedResults.NotFound();
 
     private static async Task<Created<OsseaConfigView>> CreateConfig(CreateOsseaConfigCommand command, IMediator mediator, CancellationToken ct)
     {

@@ -9,6 +9,7 @@ using MigrateKit.Modules.Volume.Data;
 using MigrateKit.Modules.Volume.Devices;
 using MigrateKit.Modules.Volume.Exports;
 using MigrateKit.Modules.Volume.Features.Reconcile;
+using MigrateKit.Modules.Volume.Features.VirtualMachines;
 using MigrateKit.Modules.Volume.Features.Volumes;
 using MigrateKit.Modules.Volume.Ossea;
 
@@ -26,7 +27,11 @@ public static class VolumeModule
         services.TryAddSingleton<OsseaConfigStore>();
         services.TryAddSingleton<VolumeStore>();
         services.AddOsseaClient(o => configuration.GetSection("Ossea").Bind(o));
-        services.TryAddSingleton<IOsseaJobRecorder, DbOsseaJobRecorder>();
+        services.TryAddSingleton<DbOsseaJobRecorder>();
+        // The deploy watch learns a new VM's id from its job's start (CreateVirtualMachine's early notification).
+        services.TryAddSingleton<IOsseaJobRecorder>(sp => new DeployWatchingJobRecorder(sp.GetRequiredService<DbOsseaJobRecorder>()));
+        services.TryAddSingleton<VirtualMachineStore>();
+        services.TryAddSingleton<VirtualMachineOperations>();
         services.TryAddSingleton<OsseaClients>();
         services.TryAddSingleton<VolumeOperations>();
         services.TryAddSingleton<VolumeLocks>();

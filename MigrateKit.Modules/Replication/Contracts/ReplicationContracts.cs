@@ -51,7 +51,7 @@ public sealed record ReplicationJobView(
     string ReplicationType, string Status, decimal ProgressPercent, string? CurrentOperation, long BytesTransferred,
     long TotalBytes, long TransferSpeedBps, string? ErrorMessage, string? ChangeId, long? BandwidthLimitBps,
     int? ScheduleIntervalSeconds, bool VerifyAfterSync, DateTime CreatedAt, DateTime? StartedAt, DateTime? CompletedAt,
-    DateTime? LastSyncCompletedAt, DateTime? NextSyncAt, IReadOnlyList<VmDiskView> Disks);
+    DateTime? LastSyncCompletedAt, DateTime? NextSyncAt, IReadOnlyList<VmDiskView> Disks, string? HoldReason);
 
 public sealed record ListReplicationsQuery : IRequest<IReadOnlyList<ReplicationJobView>>;
 

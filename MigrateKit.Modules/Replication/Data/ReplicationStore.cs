@@ -32,11 +32,13 @@ internal sealed class ReplicationJobRow
     public DateTime? NextSyncAt { get; init; }
     public string? SnapshotId { get; init; }
     public string? CurrentSyncId { get; init; }
+    public string? HoldReason { get; init; }
+    public DateTime? HeldAt { get; init; }
 
     public ReplicationJobView ToView(string? agent, IReadOnlyList<VmDiskView> disks) => new(Id, SourceVmId, SourceVmName, SourceVmPath, agent,
         OsseaConfigId, ReplicationType, Status, ProgressPercent, CurrentOperation, BytesTransferred, TotalBytes, TransferSpeedBps,
         ErrorMessage, ChangeId, BandwidthLimitBps, ScheduleIntervalSeconds, VerifyAfterSync, CreatedAt, StartedAt, CompletedAt,
-        LastSyncCompletedAt, NextSyncAt, disks);
+        LastSyncCompletedAt, NextSyncAt, disks, HoldReason);
 }
 
 /// <summary>All SQL of the Replication module (replication_jobs, vm_disks, cbt_history).</summary>
@@ -50,7 +52,7 @@ internal sealed class ReplicationStore(MySqlDataSource dataSource)
         j.error_message AS ErrorMessage, j.change_id AS ChangeId, j.bandwidth_limit_bps AS BandwidthLimitBps,
         j.schedule_interval_seconds AS ScheduleIntervalSeconds, j.verify_after_sync AS VerifyAfterSync, j.created_at AS CreatedAt,
         j.started_at AS StartedAt, j.completed_at AS CompletedAt, j.last_sync_completed_at AS LastSyncCompletedAt, j.next_sync_at AS NextSyncAt,
-        j.snapshot_id AS SnapshotId, j.current_sync_id AS CurrentSyncId
+        j.snapshot_id AS SnapshotId, j.current_sync_id AS CurrentSyncId, j.hold_reason AS HoldReason, j.held_at AS HeldAt
         """;
 
     private const string DiskColumns = """
@@ -133,18 +135,23 @@ internal sealed class ReplicationStore(MySqlDataSource dataSource)
 
     // ---- The replication worker: picking, claiming and recording syncs. ----
 
+    // A held job starts no sync; a job already 'replicating' (an OMA restart, a final sync) is resumed regardless.
     private const string DueJobsSql = """
         SELECT j.id FROM replication_jobs j
-        WHERE j.status IN ('pending', 'replicating')
-           OR (j.status IN ('idle', 'failed') AND j.sync_requested_at IS NOT NULL)
-           OR (j.status = 'idle' AND j.next_sync_at <= @Now)
+        WHERE j.status = 'replicating'
+           OR (j.hold_reason IS NULL AND (
+                  j.status = 'pending'
+               OR (j.status IN ('idle', 'failed') AND j.sync_requested_at IS NOT NULL)
+               OR (j.status = 'idle' AND j.next_sync_at <= @Now)))
         ORDER BY j.created_at
         LIMIT 200
         """;
+    // The hold is checked in the same statement as the status: a hold and a claim cannot both win.
     private const string ClaimSql = """
         UPDATE replication_jobs SET status = 'replicating', started_at = @At, completed_at = NULL, error_message = NULL,
                transfer_speed_bps = 0, current_operation = 'starting', updated_at = @At
         WHERE id = @Id AND status = @Expected
+          AND (hold_reason IS NULL OR status = 'replicating' OR hold_reason = @Holder)
         """;
     private const string StatusSql = "SELECT status FROM replication_jobs WHERE id = @Id";
     private const string SetOperationSql = "UPDATE replication_jobs SET current_operation = @Operation, updated_at = @At WHERE id = @Id";
@@ -237,10 +244,15 @@ internal sealed class ReplicationStore(MySqlDataSource dataSource)
     }
 
     /// <summary>Moves a job from <paramref name="expected"/> to replicating; false when someone else changed it first.</summary>
-    public async Task<bool> ClaimAsync(Guid id, string expected, DateTime at, CancellationToken ct)
+    /// <summary>
+    /// Moves a job from <paramref name="expected"/> to replicating; false when someone else changed it first
+    /// or it is held (by anyone but <paramref name="holder"/>).
+    /// </summary>
+    public async Task<bool> ClaimAsync(Guid id, string expected, string? holder, DateTime at, CancellationToken ct)
     {
         await using var conn = await dataSource.OpenAsync(ct);
-        return await conn.ExecuteAsync(new CommandDefinition(ClaimSql, new { Id = id, Expected = expected, At = at }, cancellationToken: ct)) == 1;
+        return await conn.ExecuteAsync(new CommandDefinition(ClaimSql, new { Id = id, Expected = expected, Holder = holder, At = at },
+            cancellationToken: ct)) == 1;
     }
 
     public async Task<ReplicationJobRow?> GetJobAsync(Guid id, CancellationToken ct)
@@ -367,6 +379,50 @@ internal sealed class ReplicationStore(MySqlDataSource dataSource)
         ExecuteAsync(FailRunSql, new { Id = id, Error = error.Length > 4000 ? error[..4000] : error, RunStartedAt = runStartedAt, At = at }, ct);
 
     public Task ClearSnapshotAsync(Guid id, DateTime at, CancellationToken ct) => ExecuteAsync(ClearSnapshotSql, new { Id = id, At = at }, ct);
+
+    // ---- What a failover needs: the source VM's spec, the hold, the final state. ----
+
+    private const string SetSourceSpecSql = "UPDATE replication_jobs SET source_vm_spec = @Spec, updated_at = @At WHERE id = @Id";
+    private const string GetSourceSpecSql = "SELECT source_vm_spec FROM replication_jobs WHERE id = @Id";
+    // held_at is assigned before hold_reason (left-to-right): a repeated hold keeps its original time.
+    private const string HoldSql = """
+        UPDATE replication_jobs SET held_at = IF(hold_reason <=> @Reason, held_at, @At), hold_reason = @Reason, updated_at = @At
+        WHERE id = @Id AND status <> 'replicating' AND (hold_reason IS NULL OR hold_reason = @Reason)
+        """;
+    private const string ReleaseSql = """
+        UPDATE replication_jobs SET hold_reason = NULL, held_at = NULL, updated_at = @At WHERE id = @Id AND hold_reason = @Reason
+        """;
+    private const string MarkFailedOverSql = """
+        UPDATE replication_jobs SET status = 'failed_over', current_operation = NULL, completed_at = @At, next_sync_at = NULL,
+               sync_requested_at = NULL, transfer_speed_bps = 0, updated_at = @At
+        WHERE id = @Id AND status <> 'replicating' AND hold_reason = @Reason
+        """;
+
+    public Task SetSourceSpecAsync(Guid id, string specJson, DateTime at, CancellationToken ct) =>
+        ExecuteAsync(SetSourceSpecSql, new { Id = id, Spec = specJson, At = at }, ct);
+
+    public async Task<string?> GetSourceSpecAsync(Guid id, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenAsync(ct);
+        return await conn.QuerySingleOrDefaultAsync<string?>(new CommandDefinition(GetSourceSpecSql, new { Id = id }, cancellationToken: ct));
+    }
+
+    /// <summary>Holds the job for <paramref name="reason"/>; false when it syncs or someone else holds it (read the job to tell which).</summary>
+    public async Task<bool> HoldAsync(Guid id, string reason, DateTime at, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenAsync(ct);
+        return await conn.ExecuteAsync(new CommandDefinition(HoldSql, new { Id = id, Reason = reason, At = at }, cancellationToken: ct)) == 1;
+    }
+
+    public Task ReleaseAsync(Guid id, string reason, DateTime at, CancellationToken ct) =>
+        ExecuteAsync(ReleaseSql, new { Id = id, Reason = reason, At = at }, ct);
+
+    /// <summary>failed_over, if it is held by <paramref name="reason"/> and not syncing; false otherwise.</summary>
+    public async Task<bool> MarkFailedOverAsync(Guid id, string reason, DateTime at, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenAsync(ct);
+        return await conn.ExecuteAsync(new CommandDefinition(MarkFailedOverSql, new { Id = id, Reason = reason, At = at }, cancellationToken: ct)) == 1;
+    }
 
     private async Task ExecuteAsync(string sql, object args, CancellationToken ct)
     {

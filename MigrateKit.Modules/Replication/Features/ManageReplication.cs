@@ -18,6 +18,10 @@ internal static class RequestSync
             {
                 throw new ConflictException($"Replication {c.Id} is {job.Status}; it does not sync any more.");
             }
+            if (job.HoldReason is { } hold)
+            {
+                throw new ConflictException($"Replication {c.Id} is held by '{hold}'; no sync starts until it is released.");
+            }
             await store.RequestSyncAsync(c.Id, time.GetUtcNow().UtcDateTime, cancellationToken);
             return (await views.GetAsync(c.Id, cancellationToken))!;
         }
@@ -54,6 +58,8 @@ internal static class DeleteReplication
                 throw new ConflictException($"Replication {c.Id} is syncing; cancel it first.");
             }
             var scope = jobs.Current!;
+            // Other modules (a failover using these volumes) may refuse by throwing ConflictException.
+            await mediator.Publish(new ReplicationDeletingNotification(c.Id), cancellationToken);
             var volumes = new List<VolumeView>();
             foreach (var disk in job.Disks.Where(d => d.OsseaVolumeId is not null))
             {

@@ -26,6 +26,9 @@ internal sealed class ReplicationOptions
     /// <summary>VMA syncs that failed or vanished are restarted from their checkpoints this many times per run.</summary>
     public int MaxSyncRestarts { get; set; } = 5;
 
+    /// <summary>How long a final sync's source shutdown waits for the guest before the VMA powers the VM off.</summary>
+    public TimeSpan ShutdownGrace { get; set; } = TimeSpan.FromMinutes(5);
+
     public static ReplicationOptions From(IConfiguration configuration)
     {
         var options = new ReplicationOptions();
@@ -38,6 +41,10 @@ internal sealed class ReplicationOptions
             || options.AgentRetryDelay <= TimeSpan.Zero || options.RequestTimeout <= TimeSpan.Zero)
         {
             throw new InvalidOperationException("Replication: AgentTimeout, AgentRetryDelay, RequestTimeout, PollInterval and ScanInterval must be positive.");
+        }
+        if (options.ShutdownGrace < TimeSpan.Zero || options.ShutdownGrace > TimeSpan.FromHours(1))
+        {
+            throw new InvalidOperationException("Replication:ShutdownGrace must be between 00:00:00 and 01:00:00.");
         }
         if (options.MaxSyncRestarts < 0)
         {

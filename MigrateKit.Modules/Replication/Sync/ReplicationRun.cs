@@ -87,8 +87,10 @@ internal sealed class ReplicationRun(
             throw new ReplicationRunFailedException($"VM {spec.Moref} ('{spec.Name}') is already replicated by another active job", ex);
         }
         _vm = spec.Moref;
+        // What a failover plans the OSSEA VM from, without reaching the VMA then.
+        await store.SetSourceSpecAsync(jobId, SourceSpecJson.Serialize(SourceSpecJson.From(spec, Now)), Now, ct);
         await scope.InfoAsync(
-            $"VM {spec.Moref} '{spec.Name}' ({spec.Path}): {spec.Disks.Count} disk(s), {spec.Disks.Sum(d => d.CapacityBytes) / (double)GiB:0.##} GiB, CBT {(spec.CbtEnabled ? "on" : "off")}",
+            $"VM {spec.Moref} '{spec.Name}' ({spec.Path}): {spec.Disks.Count} disk(s), {spec.Disks.Sum(d => d.CapacityBytes) / (double)GiB:0.##} GiB, {spec.Nics?.Count ?? 0} NIC(s), CBT {(spec.CbtEnabled ? "on" : "off")}",
             ct);
         if (spec.Disks.Count == 0)
         {

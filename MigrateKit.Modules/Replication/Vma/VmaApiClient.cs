@@ -68,6 +68,11 @@ internal sealed class VmaApiClient : IDisposable
         return true;
     }
 
+    /// <summary>Shuts the guest down (VMware Tools), powering it off after <paramref name="graceSeconds"/> if it does not stop.</summary>
+    public async Task<VmaPowerResult> ShutdownAsync(string vm, int graceSeconds, CancellationToken ct) =>
+        (await SendAsync<VmaPowerResult>(HttpMethod.Post,
+            $"api/v1/vms/{VmPath(vm)}/shutdown?graceSeconds={graceSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}", null, ct))!;
+
     public async Task<VmaSyncAccepted> StartSyncAsync(VmaSyncRequest request, CancellationToken ct) =>
         (await SendAsync<VmaSyncAccepted>(HttpMethod.Post, "api/v1/syncs", request, ct))!;
 

@@ -4,7 +4,20 @@ namespace MigrateKit.Modules.Replication.Vma;
 
 internal sealed record VmaVmSpec(
     string Moref, string Name, string? Path, string? InstanceUuid, string? PowerState, bool CbtEnabled, IReadOnlyList<VmaDiskSpec> Disks,
-    IReadOnlyList<VmaSnapshotRef>? Snapshots);
+    IReadOnlyList<VmaSnapshotRef>? Snapshots)
+{
+    public string? GuestId { get; init; }
+    public string? GuestFullName { get; init; }
+    public string? Firmware { get; init; }
+    public int? NumCpu { get; init; }
+    public int? MemoryMb { get; init; }
+    public IReadOnlyList<VmaNicSpec>? Nics { get; init; }
+}
+
+internal sealed record VmaNicSpec(
+    int DeviceKey, string? Label, string? DeviceType, string? MacAddress, string? NetworkKind, string? NetworkName, string? NetworkMoref);
+
+internal sealed record VmaPowerResult(string? Vm, string Outcome, string? PowerState);
 
 internal sealed record VmaSnapshotRef(string SnapshotId, string? Name);
 

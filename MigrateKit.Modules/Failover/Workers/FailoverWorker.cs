@@ -1,0 +1,162 @@
+using MediatR;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using MigrateKit.Modules.Core.Contracts;
+using MigrateKit.Modules.Core.JobLog;
+using MigrateKit.Modules.Failover.Contracts;
+using MigrateKit.Modules.Failover.Data;
+using MigrateKit.Modules.Failover.Run;
+using MigrateKit.Modules.Replication.Contracts;
+
+namespace MigrateKit.Modules.Failover.Workers;
+
+/// <summary>
+/// Runs stored failovers in the background: pending ones, and those a previous OMA process left
+/// running (it stopped mid-way): a live failover whose replication already ended is completed,
+/// every other one is rolled back with the reason, so nothing stays half-done. One OMA process per
+/// database is the supported setup (as for the job log's interrupted-job sweep).
+/// </summary>
+internal sealed class FailoverWorker(
+    IServiceScopeFactory scopes,
+    FailoverStore store,
+    FailoverSignal signal,
+    FailoverOptions options,
+    TimeProvider time,
+    ILogger<FailoverWorker> logger) : BackgroundService
+{
+    public const string InterruptedReason = "interrupted: the OMA stopped while this failover ran";
+
+    private readonly Dictionary<Guid, Task> _running = [];
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await ScanAsync(stoppingToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                FailoverLog.ScanFailed(logger, ex);
+            }
+            try
+            {
+                await signal.WaitAsync(options.ScanInterval, time, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+        // Runs see the same token: they stop where they are and stay 'running'; the next start rolls them back.
+        await Task.WhenAll(_running.Values).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
+    private async Task ScanAsync(CancellationToken ct)
+    {
+        foreach (var done in _running.Where(r => r.Value.IsCompleted).Select(r => r.Key).ToList())
+        {
+            _running.Remove(done);
+        }
+        foreach (var id in await store.WorkAsync(ct))
+        {
+            if (_running.Count >= options.MaxConcurrent)
+            {
+                break;
+            }
+            if (!_running.ContainsKey(id))
+            {
+                _running[id] = Task.Run(() => RunOneAsync(id, ct), CancellationToken.None);
+            }
+        }
+    }
+
+    private async Task RunOneAsync(Guid id, CancellationToken stopping)
+    {
+        try
+        {
+            if (await store.GetAsync(id, stopping) is not { } row)
+            {
+                return;
+            }
+            if (row.Status == FailoverStatuses.Pending)
+            {
+                await RunAsync(row, stopping);
+            }
+            else if (row.Status == FailoverStatuses.Running)
+            {
+                await RecoverAsync(row, stopping);
+            }
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            // The OMA is stopping; the failover stays 'running' and is rolled back at the next start.
+        }
+        catch (FailoverException ex)
+        {
+            FailoverLog.Failed(logger, id, ex.Message);
+        }
+        catch (Exception ex)
+        {
+            FailoverLog.RunCrashed(logger, id, ex);
+        }
+    }
+
+    private static JobStart Describe(FailoverRow row, string kind, string what) => new($"failover.{kind}", what, "failover")
+    {
+        EntityType = "failover",
+        EntityId = row.Id.ToString(),
+    };
+
+    private async Task RunAsync(FailoverRow row, CancellationToken stopping)
+    {
+        if (!await store.ClaimAsync(row.Id, time.GetUtcNow().UtcDateTime, stopping))
+        {
+            return;
+        }
+        await using var scope = scopes.CreateAsyncScope();
+        var services = scope.ServiceProvider;
+        var tracker = services.GetRequiredService<IJobTracker>();
+        var start = Describe(row, row.JobType, $"{row.JobType} failover of VM {row.VmId}");
+        await tracker.RunJobAsync(start, async (job, ct) =>
+        {
+            var run = new FailoverRun(row, job, store, services.GetRequiredService<IMediator>(), services.GetRequiredService<FailoverPlanner>(),
+                services.GetRequiredService<VirtioInjector>(), services.GetRequiredService<FailoverRollback>(), time);
+            await run.ExecuteAsync(ct);
+            return true;
+        }, stopping);
+    }
+
+    private async Task RecoverAsync(FailoverRow row, CancellationToken stopping)
+    {
+        FailoverLog.Interrupted(logger, row.Id);
+        await using var scope = scopes.CreateAsyncScope();
+        var services = scope.ServiceProvider;
+        var mediator = services.GetRequiredService<IMediator>();
+        var tracker = services.GetRequiredService<IJobTracker>();
+        var start = Describe(row, "recover", $"recover {row.JobType} failover of VM {row.VmId} after an OMA restart");
+        await tracker.RunJobAsync(start, async (job, ct) =>
+        {
+            await job.WarnAsync($"{InterruptedReason} (at step '{row.CurrentStep ?? "none"}')", ct);
+            var replication = await mediator.Send(new GetReplicationQuery(row.ReplicationJobId), ct);
+            if (row.JobType == FailoverTypes.Live && replication?.Status == ReplicationStatuses.FailedOver)
+            {
+                // It stopped after its last step: the VM runs and the replication ended.
+                await store.EndAsync(row.Id, FailoverStatuses.Running, FailoverStatuses.Completed, null, time.GetUtcNow().UtcDateTime, CancellationToken.None);
+                await job.InfoAsync("the replication had already ended: the live failover is complete", ct);
+                return true;
+            }
+            var outcome = await services.GetRequiredService<FailoverRollback>().RunAsync(row.Id, row.CurrentStep, job, ct);
+            var message = $"{InterruptedReason} at step '{row.CurrentStep ?? "none"}'. {outcome.Describe()}";
+            await store.EndAsync(row.Id, FailoverStatuses.Running, outcome.Succeeded ? FailoverStatuses.Failed : FailoverStatuses.RollbackFailed,
+                message, time.GetUtcNow().UtcDateTime, CancellationToken.None);
+            if (!outcome.Succeeded)
+            {
+                throw new FailoverException(message);
+            }
+            return true;
+        }, stopping);
+    }
+}

@@ -1,0 +1,192 @@
+using FluentValidation;
+using MediatR;
+using MigrateKit.Modules.Core.Errors;
+using MigrateKit.Modules.Core.JobLog;
+using MigrateKit.Modules.Volume.Contracts;
+using MigrateKit.Modules.Volume.Data;
+using MigrateKit.Modules.Volume.Features.Volumes;
+using MigrateKit.Modules.Volume.Ossea;
+
+namespace MigrateKit.Modules.Volume.Features.VirtualMachines;
+
+internal static class CreateVirtualMachine
+{
+    private const string MacPattern = "^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$";
+
+    internal sealed class Validator : AbstractValidator<CreateVirtualMachineCommand>
+    {
+        public Validator()
+        {
+            RuleFor(c => c.OsseaConfigId).GreaterThan(0);
+            RuleFor(c => c.Name).VmHostName();
+            RuleFor(c => c.Owner).NotEmpty().MaximumLength(128);
+            RuleFor(c => c.DisplayName).MaximumLength(255);
+            RuleFor(c => c.ServiceOfferingId).MaximumLength(64);
+            RuleFor(c => c.Nics).NotNull().NotEmpty().WithMessage("A VM needs at least one NIC (the first is its default NIC).");
+            RuleForEach(c => c.Nics).ChildRules(nic =>
+            {
+                nic.RuleFor(n => n.NetworkId).OsseaId();
+                nic.RuleFor(n => n.MacAddress).Matches(MacPattern).When(n => n.MacAddress is not null)
+                    .WithMessage("MacAddress must look like 02:00:4c:4f:4f:50.");
+            });
+            RuleFor(c => c.Nics).Must(n => n is null || n.Where(x => x?.MacAddress is not null)
+                    .Select(x => x.MacAddress!.ToLowerInvariant()).Distinct().Count() == n.Count(x => x?.MacAddress is not null))
+                .WithMessage("Two NICs cannot have the same MAC address.");
+            RuleFor(c => c.CpuNumber).InclusiveBetween(1, 256);
+            RuleFor(c => c.MemoryMb).InclusiveBetween(128, 4 * 1024 * 1024);
+        }
+    }
+
+    internal sealed class Handler(
+        OsseaClients clients, VirtualMachineStore store, VirtualMachineOperations operations, VolumeLocks locks, IMediator mediator, IJobTracker jobs)
+        : IRequestHandler<CreateVirtualMachineCommand, VirtualMachineView>
+    {
+        public async Task<VirtualMachineView> Handle(CreateVirtualMachineCommand c, CancellationToken cancellationToken)
+        {
+            var (client, config) = await clients.GetAsync(c.OsseaConfigId, cancellationToken);
+            return await operations.RunAsync("create_vm", null, c, async (operationId, ct) =>
+            {
+                // One create per name at a time: a retry racing the first attempt must see its VM, not deploy a second.
+                using var nameLock = await locks.AcquireAsync([$"vm-name:{c.OsseaConfigId}:{c.Name}"], ct);
+                var published = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+                async Task PublishAsync(string vmId, CancellationToken token)
+                {
+                    if (!published.Add(vmId))
+                    {
+                        return;
+                    }
+                    await operations.SetVmAsync(operationId, vmId, token);
+                    await Log($"OSSEA VM {vmId} exists; telling {c.Owner}", token);
+                    await mediator.Publish(new VirtualMachineCreatedNotification(c.OsseaConfigId, vmId, c.Name, c.Owner), token);
+                }
+
+                var existing = await FindLiveByNameAsync(client, c.Name, ct);
+                OsseaVirtualMachine vm;
+                if (existing is not null)
+                {
+                    if (!await store.WasCreatedForAsync(c.OsseaConfigId, c.Name, c.Owner, existing.Id, operationId, ct))
+                    {
+                        throw new ConflictException($"OSSEA already has a VM named '{c.Name}' ({existing.Id}) that was not created for {c.Owner}.");
+                    }
+                    await Log($"reusing VM {existing.Id} created earlier for {c.Owner}", ct);
+                    vm = existing;
+                    await PublishAsync(vm.Id, ct);
+                }
+                else
+                {
+                    var request = await BuildDeployAsync(client, config, c, ct);
+                    using (var watch = DeployWatch.Begin(PublishAsync))
+                    {
+                        try
+                        {
+                            vm = await client.DeployVirtualMachineAsync(request, clients.Operation("create_vm"), ct);
+                        }
+                        catch (OsseaException)
+                        {
+                            // A failed deploy job may still leave the VM (CloudStack keeps it in Error): whoever
+                            // heard of it must be able to remove it, so its failure is reported after the notification.
+                            watch.ThrowIfCallbackFailed();
+                            throw;
+                        }
+                        watch.ThrowIfCallbackFailed();
+                    }
+                    // At the latest now (a lost answer, or an OSSEA that gave no id at the job's start).
+                    await PublishAsync(vm.Id, ct);
+                }
+
+                using var vmLock = await locks.AcquireAsync([VolumeLocks.Vm(vm.Id)], ct);
+                await RemoveTemplateRootAsync(client, vm, ct);
+                return (await VirtualMachineViews.RequireAsync(client, vm.Id, ct)).ToView();
+            }, cancellationToken);
+        }
+
+        private static async Task<OsseaVirtualMachine?> FindLiveByNameAsync(IOsseaClient client, string name, CancellationToken ct)
+        {
+            var found = (await client.ListVirtualMachinesAsync(null, name, ct))
+                .Where(v => string.Equals(v.Name, name, StringComparison.OrdinalIgnoreCase) && !VirtualMachineViews.IsGone(v))
+                .ToList();
+            return found.Count switch
+            {
+                0 => null,
+                1 => found[0],
+                _ => throw new ConflictException($"OSSEA has {found.Count} VMs named '{name}'; cannot tell which one is meant."),
+            };
+        }
+
+        private static async Task<OsseaDeployVirtualMachine> BuildDeployAsync(
+            IOsseaClient client, OsseaConfig config, CreateVirtualMachineCommand c, CancellationToken ct)
+        {
+            var templateId = config.TemplateId ?? throw Invalid("TemplateId", $"OSSEA config {c.OsseaConfigId} has no template_id to create VMs from.");
+            var offeringId = c.ServiceOfferingId ?? config.ServiceOfferingId
+                ?? throw Invalid(nameof(c.ServiceOfferingId), "No service offering given and the OSSEA config has none.");
+            var offering = (await client.ListServiceOfferingsAsync(offeringId, ct))
+                .FirstOrDefault(o => string.Equals(o.Id, offeringId, StringComparison.OrdinalIgnoreCase))
+                ?? throw Invalid(nameof(c.ServiceOfferingId), $"OSSEA has no service offering {offeringId}.");
+            var details = new Dictionary<string, string>();
+            if (offering.IsCustomized)
+            {
+                if (c.CpuNumber is not { } cpu || c.MemoryMb is not { } memory)
+                {
+                    throw Invalid(nameof(c.CpuNumber), $"Service offering '{offering.Name}' is customized: CpuNumber and MemoryMb are required.");
+                }
+                details["cpuNumber"] = cpu.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                details["memory"] = memory.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                if (offering.CpuSpeed is null)
+                {
+                    // CloudStack also asks a customized offering without a fixed speed for one (MHz).
+                    details["cpuSpeed"] = "1000";
+                }
+            }
+            else if (c.CpuNumber is not null || c.MemoryMb is not null)
+            {
+                throw Invalid(nameof(c.CpuNumber), $"Service offering '{offering.Name}' is not customized: it fixes the CPU count and memory.");
+            }
+
+            // iptonetworklist carries a MAC per NIC; networkids cannot, so it is used only when no MAC is kept.
+            var withMac = c.Nics.Any(n => n.MacAddress is not null);
+            return new OsseaDeployVirtualMachine
+            {
+                Name = c.Name,
+                DisplayName = c.DisplayName,
+                ServiceOfferingId = offering.Id,
+                TemplateId = templateId,
+                ZoneId = config.Zone,
+                StartVm = false,
+                NetworkIds = withMac ? [] : c.Nics.Select(n => n.NetworkId).ToList(),
+                Nics = withMac ? c.Nics.Select(n => new OsseaNicPlacement(n.NetworkId, null, n.MacAddress?.ToLowerInvariant())).ToList() : [],
+                Details = details,
+            };
+        }
+
+        /// <summary>
+        /// Detaches and deletes the template's ROOT disk so a replicated volume can become the root.
+        /// Only volumes MigrateKit does not manage are touched: a replicated volume already attached
+        /// as root by an earlier attempt (it is in ossea_volumes) stays.
+        /// </summary>
+        private async Task RemoveTemplateRootAsync(IOsseaClient client, OsseaVirtualMachine vm, CancellationToken ct)
+        {
+            var attached = await client.ListVolumesAsync(new OsseaVolumeQuery(VirtualMachineId: vm.Id), ct);
+            var managed = await store.ManagedVolumeIdsAsync(attached.Select(v => v.Id).ToList(), ct);
+            var templateRoots = attached.Where(v => string.Equals(v.Type, "ROOT", StringComparison.OrdinalIgnoreCase) && !managed.Contains(v.Id)).ToList();
+            if (templateRoots.Count == 0)
+            {
+                return;
+            }
+            if (!string.Equals(vm.State, "Stopped", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new ConflictException($"VM {vm.Id} is {vm.State}, not Stopped: its template ROOT disk cannot be removed.");
+            }
+            foreach (var root in templateRoots)
+            {
+                await Log($"detaching and deleting the template ROOT disk {root.Id} ({root.Name}) of VM {vm.Id}", ct);
+                await client.DetachVolumeAsync(root.Id, clients.Operation("create_vm"), ct);
+                await client.DeleteVolumeAsync(root.Id, ct);
+            }
+        }
+
+        private static RequestValidationException Invalid(string field, string message) =>
+            new(new Dictionary<string, string[]> { [field] = [message] });
+
+        private Task Log(string message, CancellationToken ct) => jobs.Current?.InfoAsync(message, ct) ?? Task.CompletedTask;
+    }
+}
