@@ -76,6 +76,7 @@ internal sealed class LabEnvironment(LabSettings settings) : IAsyncDisposable
             Volume = new { DeviceByIdDirectory = Ossea.ByIdDirectory, DeviceTimeout = "00:00:15", DevicePollInterval = "00:00:00.050" },
             Ossea = new { JobPollInitial = "00:00:00.050", JobPollIncrement = "00:00:00.050", JobPollMax = "00:00:00.200" },
             Replication = new { ScanInterval = "00:00:00.250", PollInterval = "00:00:00.250", AgentRetryDelay = "00:00:00.500" },
+            Failover = new { ScanInterval = "00:00:00.250" },
             Logging = new
             {
                 // The lab polls the API several times a second: request lines would drown the log.

@@ -183,6 +183,11 @@ internal sealed class LabStory(LabEnvironment env, LabReport report)
         _testFailoverId = started.Str("id") ?? throw new LabException($"POST /api/v1/failovers/test answered without an id: {started}");
         var done = await LabReport.TrackFailoverAsync(env.Api, _testFailoverId, ["completed"], ["failed", "rollback_failed"], FailoverTimeout, ct);
         var vmId = await AssertFailoverVmAsync(done, ct);
+        var source = (await env.VCenter.InventoryAsync(ct)).Single(v => v.Moref == _moref);
+        if (source.PowerState != "poweredOn")
+        {
+            throw new LabException($"the source VM is {source.PowerState} during the test failover (a test failover must leave it running)");
+        }
         var hostname = Encoding.UTF8.GetString(await ReadFileAsync(await VolumeFileAsync(_disks[0], ct), "/etc/hostname", ct)).Trim();
         return new StepOutcome($"test VM {vmId} is {env.Ossea.VirtualMachineState(vmId)} on the replicated volumes ({mappings.Length} network mappings, " +
             $"{done.Items("snapshots").Count()} volume snapshots); its root disk says hostname '{hostname}'; the source kept running");
