@@ -29,6 +29,7 @@ internal sealed class LabStory(LabEnvironment env, LabReport report)
     private Guid _replicationId;
     private string _testFailoverId = "";
     private byte[] _cutoverNote = [];
+    private long _reported; // bytes change tracking reports for the next sync
 
     public async Task RunAsync(CancellationToken ct)
     {
@@ -89,6 +90,7 @@ internal sealed class LabStory(LabEnvironment env, LabReport report)
             areas.Add((_moref, disk.DeviceKey, "*", extents));
         }
         env.VCenter.WriteChangedAreas(areas);
+        _reported = used;
         return new StepOutcome($"{_disks.Count} images in {env.Settings.ImageDirectory} ({string.Join(", ", _disks.Select(d => $"{Path.GetFileName(d.Image)}: {d.Role}"))}), {Bytes(used)} in use");
     }
 
@@ -136,8 +138,8 @@ internal sealed class LabStory(LabEnvironment env, LabReport report)
         _replicationId = job.GetProperty("id").GetGuid();
         var done = await LabReport.TrackReplicationAsync(env.Api, _replicationId, null, SyncTimeout, ct);
         await AssertTargetsEqualAsync(null, ct);
-        return new StepOutcome($"replication {_replicationId}: {_disks.Count} volumes created, attached to the OMA and filled; every target equals its source",
-            done.Long("bytesTransferred"));
+        var sent = AssertSentOnlyReported(done);
+        return new StepOutcome($"replication {_replicationId}: {_disks.Count} volumes created, attached to the OMA and filled; every target equals its source", sent);
     }
 
     private async Task<StepOutcome> ChangeFilesAsync(CancellationToken ct)
@@ -159,8 +161,8 @@ internal sealed class LabStory(LabEnvironment env, LabReport report)
         await env.Api.PostAsync($"api/v1/replications/{_replicationId}/sync", null, ct, HttpStatusCode.Accepted);
         var done = await LabReport.TrackReplicationAsync(env.Api, _replicationId, before, SyncTimeout, ct);
         await AssertTargetsEqualAsync(null, ct);
-        var sent = done.Long("bytesTransferred");
-        return new StepOutcome($"only the changed blocks crossed the tunnel ({Bytes(sent)}); every target equals its source", sent);
+        var sent = AssertSentOnlyReported(done);
+        return new StepOutcome($"only the changed blocks crossed the tunnel ({Bytes(sent)} of {Bytes(_reported)} reported changed); every target equals its source", sent);
     }
 
     private async Task<object[]> NetworkMappingsAsync(CancellationToken ct)
@@ -241,8 +243,8 @@ internal sealed class LabStory(LabEnvironment env, LabReport report)
         {
             throw new LabException($"the replication is '{job.Str("status")}' after the live failover (expected failed_over)");
         }
-        return new StepOutcome($"source shut down, final sync done, VM {vmId} {env.Ossea.VirtualMachineState(vmId)} in OSSEA with /docs/cutover.txt; replication failed_over",
-            job.Long("bytesTransferred"));
+        var sent = AssertSentOnlyReported(job);
+        return new StepOutcome($"source shut down, final sync done, VM {vmId} {env.Ossea.VirtualMachineState(vmId)} in OSSEA with /docs/cutover.txt; replication failed_over", sent);
     }
 
     /// <summary>The failover's VM exists, runs, and holds every replicated volume, each equal to its source.</summary>
@@ -280,7 +282,19 @@ internal sealed class LabStory(LabEnvironment env, LabReport report)
             total += Sum(changed);
         }
         env.VCenter.WriteChangedAreas(areas);
+        _reported = total;
         return total;
+    }
+
+    /// <summary>The last sync sent something, and no more than change tracking reported (it copies changed areas only).</summary>
+    private long AssertSentOnlyReported(JsonElement job)
+    {
+        var sent = job.Long("bytesTransferred");
+        if (sent <= 0 || sent > _reported)
+        {
+            throw new LabException($"the sync sent {sent} bytes; change tracking reported {_reported}");
+        }
+        return sent;
     }
 
     private async Task<string> VolumeFileAsync(LabDisk disk, CancellationToken ct) => (await VolumesAsync(ct))[disk.DeviceKey].File;

@@ -102,8 +102,15 @@ await using (var env = new LabEnvironment(settings))
     {
         report.PrintSummary(false, clock.Elapsed);
         exitCode = stop.IsCancellationRequested ? 130 : 1;
+        if (stop.IsCancellationRequested)
+        {
+            AnsiConsole.MarkupLine($"[yellow]interrupted[/] during '{Markup.Escape(failure.Step)}'; everything the lab started is being stopped");
+            return exitCode;
+        }
+        // The lab's own findings are sentences; anything else is unexpected and keeps its stack trace.
+        var reason = failure.InnerException is LabException lab ? lab.Message : failure.InnerException?.ToString() ?? failure.Message;
         AnsiConsole.MarkupLine($"[red]failed step:[/] {Markup.Escape(failure.Step)}");
-        AnsiConsole.MarkupLine($"[red]reason:[/] {Markup.Escape(failure.InnerException?.ToString() ?? failure.Message)}");
+        AnsiConsole.MarkupLine($"[red]reason:[/] {Markup.Escape(reason)}");
         foreach (var (name, log) in env.Logs().Where(l => File.Exists(l.Log)))
         {
             AnsiConsole.MarkupLine($"[grey]--- {Markup.Escape(name)} log: {Markup.Escape(log)} (last lines)[/]");
