@@ -77,7 +77,7 @@ internal sealed class FailoverRun(
             {
                 await StepAsync(FailoverSteps.MarkFailedOver, async c =>
                 {
-                    await mediator.Send(new MarkFailedOverCommand(row.ReplicationJobId, $"live failover {row.Id} to OSSEA VM {_vmId}"), c);
+                    await mediator.Send(new MarkFailedOverCommand(row.ReplicationJobId, Reason), c);
                     await scope.InfoAsync($"replication {row.ReplicationJobId} is failed_over: no more syncs; its volumes are VM {_vmId}'s disks", c);
                 }, ct);
             }
@@ -85,6 +85,13 @@ internal sealed class FailoverRun(
         catch (Exception ex) when (!ct.IsCancellationRequested)
         {
             failedStep ??= await CurrentStepAsync();
+            if (failedStep == FailoverSteps.MarkFailedOver && await ReplicationEndedAsync())
+            {
+                // The replication did end (only the answer was lost): the cutover is complete, not to be undone.
+                await scope.WarnAsync($"marking the replication failed over reported an error ({ex.Message}), but it is failed_over: the failover is complete", CancellationToken.None);
+                await store.EndAsync(row.Id, FailoverStatuses.Running, FailoverStatuses.Completed, null, Now, CancellationToken.None);
+                return;
+            }
             var reason = $"{failedStep ?? "failover"} failed: {ex.Message}";
             var outcome = await rollback.RunAsync(row.Id, failedStep, scope, ct);
             var status = outcome.Succeeded ? FailoverStatuses.Failed : FailoverStatuses.RollbackFailed;
@@ -97,6 +104,9 @@ internal sealed class FailoverRun(
             ? $"test VM {_vmId} is running; POST /api/v1/failovers/{row.Id}/cleanup removes it and resumes the replication"
             : $"VM {_vmId} is running on OSSEA; the migration of VM {row.VmId} is complete", ct);
     }
+
+    private async Task<bool> ReplicationEndedAsync() =>
+        (await mediator.Send(new GetReplicationQuery(row.ReplicationJobId), CancellationToken.None))?.Status == ReplicationStatuses.FailedOver;
 
     private async Task<string?> CurrentStepAsync() => (await store.GetAsync(row.Id, CancellationToken.None))?.CurrentStep;
 
