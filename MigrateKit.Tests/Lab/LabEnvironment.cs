@@ -8,7 +8,7 @@ using MigrateKit.Tests.Support.Ossea;
 namespace MigrateKit.Lab;
 
 /// <summary>Where the lab's binaries are and where it keeps its state (everything under one run directory).</summary>
-internal sealed record LabSettings(string RunDirectory, string OmaBinary, string VmaBinary, string VcSimBinary, string DatabaseConnectionString, bool Keep)
+internal sealed record LabSettings(string RunDirectory, string OmaBinary, string VmaBinary, string VcSimBinary, string DatabaseConnectionString)
 {
     public string PidFile => Path.Combine(RunDirectory, "pids");
     public string LogDirectory => Path.Combine(RunDirectory, "logs");

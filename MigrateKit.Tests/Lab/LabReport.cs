@@ -48,9 +48,25 @@ internal sealed class LabReport
         AnsiConsole.MarkupLine($"[green]ok[/]   {Markup.Escape(name)}: {Markup.Escape(outcome.Detail)}{Markup.Escape(transfer)}");
     }
 
-    /// <summary>Shows a replication sync with a bar per disk and one for the job, until it is idle again after <paramref name="after"/>.</summary>
+    /// <summary>
+    /// Follows a replication sync until the job is idle again after <paramref name="after"/>: on a terminal a bar per
+    /// disk and one for the job; in captured output (CI, the Lab test) a line each time its operation changes.
+    /// </summary>
     public static async Task<JsonElement> TrackReplicationAsync(LabApi api, Guid id, DateTime? after, TimeSpan timeout, CancellationToken ct)
     {
+        if (!AnsiConsole.Profile.Capabilities.Interactive)
+        {
+            string? shown = null;
+            return await PollReplicationAsync(api, id, after, timeout, job =>
+            {
+                var line = $"{job.Str("status")}: {job.Str("currentOperation") ?? "-"}";
+                if (line != shown)
+                {
+                    AnsiConsole.MarkupLine($"     [grey]{Markup.Escape(line)}[/]");
+                    shown = line;
+                }
+            }, ct);
+        }
         JsonElement last = default;
         await AnsiConsole.Progress()
             .AutoClear(false)
@@ -59,13 +75,10 @@ internal sealed class LabReport
             .StartAsync(async ctx =>
             {
                 var bars = new Dictionary<string, ProgressTask>();
-                var job = ctx.AddTask("replication", maxValue: 100);
-                var clock = Stopwatch.StartNew();
-                while (true)
+                var total = ctx.AddTask("replication", maxValue: 100);
+                last = await PollReplicationAsync(api, id, after, timeout, job =>
                 {
-                    last = await api.GetAsync($"api/v1/replications/{id}", ct);
-                    var status = last.Str("status");
-                    foreach (var disk in last.Items("disks"))
+                    foreach (var disk in job.Items("disks"))
                     {
                         var key = disk.Str("diskId") ?? "?";
                         if (!bars.TryGetValue(key, out var bar))
@@ -74,69 +87,87 @@ internal sealed class LabReport
                         }
                         bar.Value = (double)disk.Dec("syncProgressPercent");
                     }
-                    job.Value = (double)last.Dec("progressPercent");
-                    job.Description = Markup.Escape(
-                        $"replication: {status}, {last.Str("currentOperation") ?? "-"}, {Bytes(last.Long("bytesTransferred"))} of {Bytes(last.Long("totalBytes"))}, {Bytes(last.Long("transferSpeedBps"))}/s");
-                    var done = last.Time("lastSyncCompletedAt");
-                    if (status == "idle" && done is not null && (after is null || done > after))
-                    {
-                        job.Value = 100;
-                        foreach (var bar in bars.Values)
-                        {
-                            bar.Value = 100;
-                        }
-                        return;
-                    }
-                    if (status is "failed" or "cancelled")
-                    {
-                        throw new LabException($"the replication {status}: {last.Str("errorMessage")}");
-                    }
-                    if (clock.Elapsed > timeout)
-                    {
-                        throw new LabException($"the replication did not finish within {Seconds(timeout)} (status {status}, {last.Str("currentOperation")})");
-                    }
-                    await Task.Delay(250, ct);
+                    total.Value = (double)job.Dec("progressPercent");
+                    total.Description = Markup.Escape(
+                        $"replication: {job.Str("status")}, {job.Str("currentOperation") ?? "-"}, {Bytes(job.Long("bytesTransferred"))} of {Bytes(job.Long("totalBytes"))}, {Bytes(job.Long("transferSpeedBps"))}/s");
+                }, ct);
+                foreach (var bar in bars.Values.Append(total))
+                {
+                    bar.Value = 100;
                 }
             });
         return last;
     }
 
-    /// <summary>Follows a failover until it reaches one of <paramref name="ends"/>, printing each step it goes through.</summary>
+    private static async Task<JsonElement> PollReplicationAsync(LabApi api, Guid id, DateTime? after, TimeSpan timeout, Action<JsonElement> show, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var job = await api.GetAsync($"api/v1/replications/{id}", ct);
+            show(job);
+            var status = job.Str("status");
+            var done = job.Time("lastSyncCompletedAt");
+            if (status == "idle" && done is not null && (after is null || done > after))
+            {
+                return job;
+            }
+            if (status is "failed" or "cancelled")
+            {
+                throw new LabException($"the replication {status}: {job.Str("errorMessage")}");
+            }
+            if (clock.Elapsed > timeout)
+            {
+                throw new LabException($"the replication did not finish within {Seconds(timeout)} (status {status}, {job.Str("currentOperation")})");
+            }
+            await Task.Delay(250, ct);
+        }
+    }
+
+    /// <summary>Follows a failover until it reaches one of <paramref name="ends"/>, printing each step it goes through (with a spinner on a terminal).</summary>
     public static async Task<JsonElement> TrackFailoverAsync(LabApi api, string id, string[] ends, string[] failures, TimeSpan timeout, CancellationToken ct)
     {
+        if (!AnsiConsole.Profile.Capabilities.Interactive)
+        {
+            return await PollFailoverAsync(api, id, ends, failures, timeout, _ => { }, ct);
+        }
         JsonElement last = default;
+        await AnsiConsole.Status().StartAsync("failover", async ctx =>
+            last = await PollFailoverAsync(api, id, ends, failures, timeout, line => ctx.Status(Markup.Escape(line)), ct));
+        return last;
+    }
+
+    private static async Task<JsonElement> PollFailoverAsync(LabApi api, string id, string[] ends, string[] failures, TimeSpan timeout,
+        Action<string> status, CancellationToken ct)
+    {
         string? shown = null;
         var clock = Stopwatch.StartNew();
-        await AnsiConsole.Status().StartAsync("failover", async ctx =>
+        while (true)
         {
-            while (true)
+            var failover = await api.GetAsync($"api/v1/failovers/{id}", ct);
+            var state = failover.Str("status") ?? "?";
+            var step = failover.Str("currentStep");
+            var line = $"{state}{(step is null ? "" : ": " + step)}";
+            if (line != shown)
             {
-                last = await api.GetAsync($"api/v1/failovers/{id}", ct);
-                var status = last.Str("status") ?? "?";
-                var step = last.Str("currentStep");
-                var line = $"{status}{(step is null ? "" : ": " + step)}";
-                if (line != shown)
-                {
-                    AnsiConsole.MarkupLine($"     [grey]{Markup.Escape(line)}[/]");
-                    ctx.Status(Markup.Escape(line));
-                    shown = line;
-                }
-                if (ends.Contains(status))
-                {
-                    return;
-                }
-                if (failures.Contains(status))
-                {
-                    throw new LabException($"the failover ended '{status}': {last.Str("errorMessage")}");
-                }
-                if (clock.Elapsed > timeout)
-                {
-                    throw new LabException($"the failover did not finish within {Seconds(timeout)} (status {line})");
-                }
-                await Task.Delay(250, ct);
+                AnsiConsole.MarkupLine($"     [grey]{Markup.Escape(line)}[/]");
+                status(line);
+                shown = line;
             }
-        });
-        return last;
+            if (ends.Contains(state))
+            {
+                return failover;
+            }
+            if (failures.Contains(state))
+            {
+                throw new LabException($"the failover ended '{state}': {failover.Str("errorMessage")}");
+            }
+            if (clock.Elapsed > timeout)
+            {
+                throw new LabException($"the failover did not finish within {Seconds(timeout)} (status {line})");
+            }
+            await Task.Delay(250, ct);
+        }
     }
 
     public void PrintSummary(bool ok, TimeSpan total)

@@ -52,7 +52,7 @@ if (Console.IsOutputRedirected)
     AnsiConsole.Profile.Width = 240;
 }
 
-var settings = new LabSettings(Path.GetFullPath(runDir!), Path.GetFullPath(oma!), Path.GetFullPath(vma!), Path.GetFullPath(vcsim!), db!, keep);
+var settings = new LabSettings(Path.GetFullPath(runDir!), Path.GetFullPath(oma!), Path.GetFullPath(vma!), Path.GetFullPath(vcsim!), db!);
 Directory.CreateDirectory(settings.LogDirectory);
 
 // Ctrl-C and SIGTERM (scripts/lab --stop) end the story or the --keep wait; everything started is stopped in order.
