@@ -23,6 +23,7 @@ public static class ReplicationModule
         services.TryAddTransient<ReplicationViews>();
         services.TryAddSingleton(ReplicationOptions.From(configuration));
         services.TryAddSingleton<ReplicationRunner>();
+        services.TryAddTransient<LeftoverSnapshots>();
         if (configuration.GetValue("Replication:Worker", true))
         {
             services.AddHostedService<ReplicationWorker>();

@@ -32,6 +32,7 @@ public static class VolumeModule
         services.TryAddSingleton<IOsseaJobRecorder>(sp => new DeployWatchingJobRecorder(sp.GetRequiredService<DbOsseaJobRecorder>()));
         services.TryAddSingleton<VirtualMachineStore>();
         services.TryAddSingleton<VirtualMachineOperations>();
+        services.TryAddSingleton<VirtualMachineStateChanges>();
         services.TryAddSingleton<OsseaClients>();
         services.TryAddSingleton<VolumeOperations>();
         services.TryAddSingleton<VolumeLocks>();

@@ -77,6 +77,20 @@ public sealed partial class FailoverTests
         });
         await AssertBackOnOmaAsync(r, "preflight");
 
+        // Both source networks onto one OSSEA network: OSSEA gives a VM one NIC per network, so the preflight says so.
+        var oneNetwork = await StartFailoverAsync(r, body: new
+        {
+            replicationId = r.Id,
+            networkMappings = new[]
+            {
+                new { sourceNetwork = "DC0_DVPG0", osseaNetworkId = r.Env.Emulator.NetworkId },
+                new { sourceNetwork = "VM Network", osseaNetworkId = r.Env.Emulator.NetworkId },
+            },
+        });
+        var shared = await WaitFailoverAsync(r, oneNetwork, "failed", "rollback_failed", "completed");
+        Assert.That(shared.GetProperty("errorMessage").GetString(),
+            Does.StartWith("preflight failed").And.Contain("one NIC per network").And.Contain("'DC0_DVPG0'").And.Contain("'VM Network'"));
+
         // Two failovers of one VM cannot run at once.
         var first = await StartFailoverAsync(r);
         var (second, secondBody) = await PostAsync(r.Admin, "/api/v1/failovers/test", new { replicationId = r.Id, networkMappings = Mappings(r) });
@@ -99,8 +113,8 @@ public sealed partial class FailoverTests
         var failedOnly = await r.Admin.GetFromJsonAsync<JsonElement>("/api/v1/failovers?status=failed");
         Assert.Multiple(() =>
         {
-            Assert.That(all.EnumerateArray().Select(f => f.GetProperty("id").GetGuid()), Is.EquivalentTo(new[] { badNetwork, first }));
-            Assert.That(failedOnly.EnumerateArray().Select(f => f.GetProperty("id").GetGuid()), Is.EqualTo(new[] { badNetwork }));
+            Assert.That(all.EnumerateArray().Select(f => f.GetProperty("id").GetGuid()), Is.EquivalentTo(new[] { badNetwork, oneNetwork, first }));
+            Assert.That(failedOnly.EnumerateArray().Select(f => f.GetProperty("id").GetGuid()), Is.EquivalentTo(new[] { badNetwork, oneNetwork }));
             Assert.That(all.EnumerateArray().First().GetProperty("networkMappings")[0].GetProperty("sourceNetwork").GetString(), Is.Not.Empty);
         });
     }

@@ -4,6 +4,8 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Dapper;
+using MediatR;
+using Microsoft.Extensions.DependencyInjection;
 using MigrateKit.Modules.Volume.Contracts;
 using MigrateKit.Tests.Support;
 using MigrateKit.Tests.Support.VcSim;
@@ -77,11 +79,11 @@ public sealed partial class FailoverTests : SimulatedVmTest
         }
     }
 
-    /// <summary>Both of the simulator VM's source networks mapped to the emulator's network; the DVS NIC keeps its MAC.</summary>
+    /// <summary>The simulator VM's two source networks mapped to the emulator's two networks; the DVS NIC keeps its MAC.</summary>
     private static object[] Mappings(Replicated r) =>
     [
         new { sourceNetwork = "DC0_DVPG0", osseaNetworkId = r.Env.Emulator.NetworkId, keepMac = true },
-        new { sourceNetwork = "VM Network", osseaNetworkId = r.Env.Emulator.NetworkId, keepMac = false },
+        new { sourceNetwork = "VM Network", osseaNetworkId = r.Env.Emulator.SecondNetworkId, keepMac = false },
     ];
 
     private static async Task<(HttpStatusCode Status, JsonElement Body)> PostAsync(HttpClient client, string path, object? body)
@@ -104,12 +106,14 @@ public sealed partial class FailoverTests : SimulatedVmTest
         await r.Admin.GetFromJsonAsync<JsonElement>($"/api/v1/failovers/{id}");
 
     /// <summary>Polls the failover until its status is one of <paramref name="statuses"/> (bounded).</summary>
-    private static async Task<JsonElement> WaitFailoverAsync(Replicated r, Guid id, params string[] statuses)
+    private static Task<JsonElement> WaitFailoverAsync(Replicated r, Guid id, params string[] statuses) => WaitFailoverAsync(r.Admin, id, statuses);
+
+    private static async Task<JsonElement> WaitFailoverAsync(HttpClient admin, Guid id, params string[] statuses)
     {
         var clock = Stopwatch.StartNew();
         while (true)
         {
-            var view = await GetFailoverAsync(r, id);
+            var view = await admin.GetFromJsonAsync<JsonElement>($"/api/v1/failovers/{id}");
             if (statuses.Contains(view.GetProperty("status").GetString()))
             {
                 return view;
@@ -122,20 +126,31 @@ public sealed partial class FailoverTests : SimulatedVmTest
         }
     }
 
-    private static async Task<List<VolumeView>> VolumesAsync(Replicated r)
+    /// <summary>Sends through <paramref name="host"/>'s mediator, or the replicated VM's own OMA when null.</summary>
+    private static async Task<T> SendAsync<T>(Replicated r, IRequest<T> request, OmaTestHost? host = null)
+    {
+        if (host is null)
+        {
+            return await r.Env.SendAsync(request);
+        }
+        await using var scope = host.Services.CreateAsyncScope();
+        return await scope.ServiceProvider.GetRequiredService<IMediator>().Send(request);
+    }
+
+    private static async Task<List<VolumeView>> VolumesAsync(Replicated r, OmaTestHost? host = null)
     {
         var volumes = new List<VolumeView>();
         foreach (var row in (await VolumeRowsAsync(r.Id)).OrderBy(v => v.Key))
         {
-            volumes.Add((await r.Env.SendAsync(new GetVolumeByRowIdQuery(row.Value)))!);
+            volumes.Add((await SendAsync(r, new GetVolumeByRowIdQuery(row.Value), host))!);
         }
         return volumes;
     }
 
     /// <summary>Every volume of the replication attached to the OMA (here and in the emulator) and exported.</summary>
-    private static async Task AssertBackOnOmaAsync(Replicated r, string context)
+    private static async Task AssertBackOnOmaAsync(Replicated r, string context, OmaTestHost? host = null)
     {
-        foreach (var volume in await VolumesAsync(r))
+        foreach (var volume in await VolumesAsync(r, host))
         {
             var inCloud = r.Env.Emulator.Volume(volume.VolumeId)!;
             Assert.Multiple(() =>
@@ -149,10 +164,10 @@ public sealed partial class FailoverTests : SimulatedVmTest
     }
 
     /// <summary>No VM of that name in OSSEA (listVirtualMachines through the Volume module) and the recorded one expunged.</summary>
-    private static async Task AssertNoVmAsync(Replicated r, JsonElement failover, string context)
+    private static async Task AssertNoVmAsync(Replicated r, JsonElement failover, string context, OmaTestHost? host = null)
     {
         var name = failover.GetProperty("vmName").GetString()!;
-        Assert.That(await r.Env.SendAsync(new FindVirtualMachineByNameQuery(r.Env.ConfigId, name)), Is.Null, $"{context}: no VM '{name}' left");
+        Assert.That(await SendAsync(r, new FindVirtualMachineByNameQuery(r.Env.ConfigId, name), host), Is.Null, $"{context}: no VM '{name}' left");
         if (failover.GetProperty("destinationVmId").GetString() is { } vmId)
         {
             Assert.That(r.Env.Emulator.VirtualMachineState(vmId), Is.EqualTo("Expunged").Or.EqualTo("Expunging"), $"{context}: VM {vmId} expunged");

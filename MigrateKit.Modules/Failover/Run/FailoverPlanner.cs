@@ -128,6 +128,14 @@ internal sealed class FailoverPlanner(IMediator mediator, FailoverOptions option
             await scope.InfoAsync(
                 $"NIC {NicName(nic)} on '{nic.NetworkName}' → OSSEA network '{network.Name}' ({network.Id}){(mac is null ? "" : $", MAC {mac} kept")}", ct);
         }
+        var shared = spec.Nics.OrderBy(n => n.DeviceKey).Zip(nics)
+            .GroupBy(p => p.Second.NetworkId, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1).ToList();
+        if (shared.Count > 0)
+        {
+            // CloudStack gives a VM at most one NIC per network.
+            throw new FailoverException(string.Join("; ", shared.Select(g =>
+                $"NICs {string.Join(" and ", g.Select(p => $"{NicName(p.First)} ('{p.First.NetworkName}')"))} would all join OSSEA network '{networks[g.Key].Name}' ({g.Key}), and OSSEA allows one NIC per network; map them to different OSSEA networks")));
+        }
         if (nics.Count == 0)
         {
             var fallback = config.NetworkId ?? throw new FailoverException("the source VM has no NICs and the OSSEA config names no default network");

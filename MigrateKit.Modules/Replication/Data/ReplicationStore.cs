@@ -172,7 +172,7 @@ internal sealed class ReplicationStore(MySqlDataSource dataSource)
         SELECT id AS Id, disk_id AS DiskId, capacity_bytes AS CapacityBytes, unit_number AS UnitNumber, ossea_volume_id AS OsseaVolumeId,
                disk_change_id AS DiskChangeId, sync_status AS SyncStatus, sync_checkpoint AS SyncCheckpoint,
                nbd_export_name AS NbdExportName, full_copy_reason AS FullCopyReason, bytes_synced AS BytesSynced,
-               extents_synced AS ExtentsSynced
+               extents_synced AS ExtentsSynced, verify_mismatch_ranges AS VerifyMismatchRanges
         FROM vm_disks WHERE job_id = @JobId ORDER BY unit_number, id
         """;
     private const string SetDiskTargetSql = """
@@ -232,6 +232,15 @@ internal sealed class ReplicationStore(MySqlDataSource dataSource)
         UPDATE replication_jobs SET status = 'failed', error_message = @Error, current_operation = NULL, completed_at = @At,
                transfer_speed_bps = 0, sync_requested_at = IF(sync_requested_at <= @RunStartedAt, NULL, sync_requested_at), updated_at = @At
         WHERE id = @Id AND status = 'replicating'
+        """;
+    // A successful run copied every present disk's recorded mismatches (with CBT's changes): they are repaired.
+    private const string ClearMismatchesSql = """
+        UPDATE vm_disks SET verify_mismatch_ranges = NULL WHERE job_id = @Id AND sync_status = 'completed' AND verify_mismatch_ranges IS NOT NULL
+        """;
+    private const string SetMismatchesSql = "UPDATE vm_disks SET verify_mismatch_ranges = @Ranges, updated_at = @At WHERE id = @Id";
+    private const string CompletionBaseSql = """
+        SELECT sync_type AS SyncType, previous_change_id AS PreviousChangeId FROM cbt_history
+        WHERE vm_disk_id = @Id AND change_id = @ChangeId ORDER BY id DESC LIMIT 1
         """;
     private const string ClearSnapshotSql = """
         UPDATE replication_jobs SET snapshot_id = NULL, current_sync_id = NULL, transfer_speed_bps = 0, updated_at = @At WHERE id = @Id
@@ -371,7 +380,33 @@ internal sealed class ReplicationStore(MySqlDataSource dataSource)
     public async Task<bool> FinishRunAsync(Guid id, DateTime runStartedAt, DateTime at, CancellationToken ct)
     {
         await using var conn = await dataSource.OpenAsync(ct);
-        return await conn.ExecuteAsync(new CommandDefinition(FinishRunSql, new { Id = id, RunStartedAt = runStartedAt, At = at }, cancellationToken: ct)) == 1;
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        if (await conn.ExecuteAsync(new CommandDefinition(FinishRunSql, new { Id = id, RunStartedAt = runStartedAt, At = at }, tx, cancellationToken: ct)) != 1)
+        {
+            return false;
+        }
+        await conn.ExecuteAsync(new CommandDefinition(ClearMismatchesSql, new { Id = id }, tx, cancellationToken: ct));
+        await tx.CommitAsync(ct);
+        return true;
+    }
+
+    /// <summary>Ranges a verification found different on this disk (JSON [{offset, length}]); null clears them.</summary>
+    public Task SetMismatchesAsync(long diskId, string? rangesJson, DateTime at, CancellationToken ct) =>
+        ExecuteAsync(SetMismatchesSql, new { Id = diskId, Ranges = rangesJson, At = at }, ct);
+
+    /// <summary>How the disk reached <paramref name="changeId"/>: full, or incremental since which id (its cbt_history row).</summary>
+    public async Task<(string SyncType, string? PreviousChangeId)?> CompletionBaseAsync(long diskId, string changeId, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenAsync(ct);
+        var row = await conn.QuerySingleOrDefaultAsync<CompletionBaseRow>(new CommandDefinition(CompletionBaseSql, new { Id = diskId, ChangeId = changeId },
+            cancellationToken: ct));
+        return row is null ? null : (row.SyncType, row.PreviousChangeId);
+    }
+
+    private sealed class CompletionBaseRow
+    {
+        public string SyncType { get; init; } = "";
+        public string? PreviousChangeId { get; init; }
     }
 
     /// <summary>Fails the run (unless it was cancelled meanwhile); the snapshot and checkpoints stay for the next attempt.</summary>
@@ -448,6 +483,7 @@ internal sealed class SyncDiskRow
     public string? FullCopyReason { get; init; }
     public long BytesSynced { get; init; }
     public long ExtentsSynced { get; init; }
+    public string? VerifyMismatchRanges { get; init; }
 }
 
 internal sealed record DiskProgressRow(long Id, string Status, decimal Percent, long Bytes, long Extents, long Checkpoint);

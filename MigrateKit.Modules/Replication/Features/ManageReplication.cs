@@ -3,6 +3,7 @@ using MigrateKit.Modules.Core.Errors;
 using MigrateKit.Modules.Core.JobLog;
 using MigrateKit.Modules.Replication.Contracts;
 using MigrateKit.Modules.Replication.Data;
+using MigrateKit.Modules.Replication.Sync;
 using MigrateKit.Modules.Volume.Contracts;
 
 namespace MigrateKit.Modules.Replication.Features;
@@ -30,16 +31,22 @@ internal static class RequestSync
 
 internal static class CancelReplication
 {
-    internal sealed class Handler(ReplicationStore store, ReplicationViews views, TimeProvider time) : IRequestHandler<CancelReplicationCommand, ReplicationJobView>
+    internal sealed class Handler(ReplicationStore store, ReplicationViews views, LeftoverSnapshots snapshots, IJobTracker jobs, TimeProvider time)
+        : IRequestHandler<CancelReplicationCommand, ReplicationJobView>
     {
         public async Task<ReplicationJobView> Handle(CancelReplicationCommand c, CancellationToken cancellationToken)
         {
-            var job = await views.GetAsync(c.Id, cancellationToken) ?? throw new NotFoundException($"No replication {c.Id}.");
+            var job = await store.GetJobAsync(c.Id, cancellationToken) ?? throw new NotFoundException($"No replication {c.Id}.");
             if (job.Status is ReplicationStatuses.FailedOver)
             {
                 throw new ConflictException($"Replication {c.Id} has been failed over; there is nothing to cancel.");
             }
             await store.SetStatusAsync(c.Id, ReplicationStatuses.Cancelled, "cancelled by an operator", time.GetUtcNow().UtcDateTime, cancellationToken);
+            // A running sync removes its own snapshot when it sees the cancel; a job at rest may still hold one.
+            if (job.Status != ReplicationStatuses.Replicating)
+            {
+                await snapshots.RemoveAsync(job, jobs.Current!, cancellationToken);
+            }
             return (await views.GetAsync(c.Id, cancellationToken))!;
         }
     }
@@ -47,7 +54,7 @@ internal static class CancelReplication
 
 internal static class DeleteReplication
 {
-    internal sealed class Handler(ReplicationStore store, ReplicationViews views, IMediator mediator, IJobTracker jobs)
+    internal sealed class Handler(ReplicationStore store, ReplicationViews views, LeftoverSnapshots snapshots, IMediator mediator, IJobTracker jobs)
         : IRequestHandler<DeleteReplicationCommand, Unit>
     {
         public async Task<Unit> Handle(DeleteReplicationCommand c, CancellationToken cancellationToken)
@@ -74,6 +81,10 @@ internal static class DeleteReplication
             {
                 throw new ConflictException(
                     $"Volumes {string.Join(", ", elsewhere.Select(v => $"{v.VolumeId} (on VM {v.Mapping!.VmId})"))} are attached to a VM other than the OMA; clean up the failover first.");
+            }
+            if (await store.GetJobAsync(c.Id, cancellationToken) is { } row)
+            {
+                await scope.RunStepAsync("remove leftover snapshots", ct => snapshots.RemoveAsync(row, scope, ct), cancellationToken);
             }
             foreach (var volume in volumes)
             {

@@ -49,13 +49,13 @@ internal static class RunFinalSync
         {
             var agent = (await mediator.Send(new ListAgentsQuery(), ct)).FirstOrDefault(a => a.Id == job.VmaAgentId && a.RevokedAt is null)
                 ?? throw new ConflictException($"Replication {job.Id} has no enrolled, unrevoked agent to shut its VM down with.");
-            // The VMA waits up to the grace for the guest before powering it off: the request may take that long.
-            using var vma = new VmaApiClient(channel, agent.Name, options.ShutdownGrace + options.RequestTimeout);
+            using var vma = new VmaApiClient(channel, agent.Name, options.RequestTimeout);
             var vm = job.SourceVmPath ?? job.SourceVmId;
             VmaPowerResult result;
             try
             {
-                result = await vma.ShutdownAsync(vm, (int)options.ShutdownGrace.TotalSeconds, ct);
+                // The VMA waits up to the grace for the guest before powering it off: the request may take that long.
+                result = await vma.ShutdownAsync(vm, options.ShutdownGrace, ct);
             }
             catch (Exception ex) when (ex is VmaUnavailableException or VmaApiException)
             {

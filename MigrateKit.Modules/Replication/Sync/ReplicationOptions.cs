@@ -29,6 +29,15 @@ internal sealed class ReplicationOptions
     /// <summary>How long a final sync's source shutdown waits for the guest before the VMA powers the VM off.</summary>
     public TimeSpan ShutdownGrace { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>Verification: one SHA-256 per chunk of at most this many bytes (a mismatch is recopied at this granularity).</summary>
+    public int VerifyChunkBytes { get; set; } = 4 << 20;
+
+    /// <summary>Verification: bytes one VMA hash request covers (the next request continues where it stopped).</summary>
+    public long VerifyPageBytes { get; set; } = 1L << 30;
+
+    /// <summary>Verification: how long one VMA hash request may take (it reads up to VerifyPageBytes from the snapshot).</summary>
+    public TimeSpan VerifyRequestTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
     public static ReplicationOptions From(IConfiguration configuration)
     {
         var options = new ReplicationOptions();
@@ -45,6 +54,14 @@ internal sealed class ReplicationOptions
         if (options.ShutdownGrace < TimeSpan.Zero || options.ShutdownGrace > TimeSpan.FromHours(1))
         {
             throw new InvalidOperationException("Replication:ShutdownGrace must be between 00:00:00 and 01:00:00.");
+        }
+        if (options.VerifyChunkBytes < 64 << 10 || options.VerifyChunkBytes > 256 << 20)
+        {
+            throw new InvalidOperationException("Replication:VerifyChunkBytes must be between 65536 and 268435456.");
+        }
+        if (options.VerifyPageBytes < options.VerifyChunkBytes || options.VerifyPageBytes > 64L << 30 || options.VerifyRequestTimeout <= TimeSpan.Zero)
+        {
+            throw new InvalidOperationException("Replication:VerifyPageBytes must be between VerifyChunkBytes and 64 GiB, and VerifyRequestTimeout positive.");
         }
         if (options.MaxSyncRestarts < 0)
         {

@@ -18,7 +18,7 @@ internal sealed class ReplicationRunFailedException(string message, Exception? i
 /// copy → finish. Everything it must know after a restart is in the database (snapshot id, VMA
 /// sync id, per-disk checkpoints and change ids), so a new run picks up where this one stopped.
 /// </summary>
-internal sealed class ReplicationRun(
+internal sealed partial class ReplicationRun(
     Guid jobId,
     DateTime runStartedAt,
     IJobScope scope,
@@ -36,6 +36,9 @@ internal sealed class ReplicationRun(
     private ReplicationJobRow _job = null!;
 
     private DateTime Now => time.GetUtcNow().UtcDateTime;
+
+    /// <summary>The name every VMware snapshot of this job gets: how leftovers are told from anyone else's.</summary>
+    public static string SnapshotName(Guid jobId) => $"migratekit-{jobId.ToString("N")[..8]}";
 
     public async Task ExecuteAsync(CancellationToken ct)
     {
@@ -55,6 +58,10 @@ internal sealed class ReplicationRun(
             await scope.InfoAsync($"resuming with snapshot {_job.SnapshotId} (VMA sync {_job.CurrentSyncId ?? "not started"}) from the saved checkpoints", ct);
         }
         await StepAsync("copy disks", "copying disks", CopyAsync, ct);
+        if (_job.VerifyAfterSync)
+        {
+            await StepAsync("verify", "verifying what was copied", VerifyAsync, ct);
+        }
         await StepAsync("finish", "recording the sync", FinishAsync, ct);
     }
 
@@ -183,7 +190,7 @@ internal sealed class ReplicationRun(
 
     private async Task SnapshotAsync(VmaVmSpec spec, CancellationToken ct)
     {
-        var name = $"migratekit-{jobId.ToString("N")[..8]}";
+        var name = SnapshotName(jobId);
         // Ours but not recorded: a create whose answer was lost, or a run that died before saving it.
         foreach (var leftover in (spec.Snapshots ?? []).Where(s => s.Name == name))
         {
@@ -261,7 +268,11 @@ internal sealed class ReplicationRun(
     {
         var syncId = $"repl-{jobId.ToString("N")[..12]}-{time.GetUtcNow().ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)}";
         var disks = pending.Select(d => new VmaSyncDisk(
-            int.Parse(d.DiskId, CultureInfo.InvariantCulture), d.NbdExportName!, d.DiskChangeId ?? "*", d.SyncCheckpoint)).ToList();
+            int.Parse(d.DiskId, CultureInfo.InvariantCulture), d.NbdExportName!, d.DiskChangeId ?? "*", d.SyncCheckpoint)
+        {
+            // What a verification found different is copied again with CBT's changes.
+            ExtraRanges = VerifyRanges.Parse(d.VerifyMismatchRanges) is { Count: > 0 } extra ? extra : null,
+        }).ToList();
         // The id is saved before the agent hears of it: after a crash we ask for it rather than start a second copy.
         await store.SetCurrentSyncAsync(jobId, syncId, Now, ct);
         try
@@ -275,9 +286,10 @@ internal sealed class ReplicationRun(
         }
         foreach (var d in disks)
         {
-            await scope.InfoAsync(d.ChangeId == "*"
+            await scope.InfoAsync((d.ChangeId == "*"
                 ? $"disk {d.DeviceKey}: full copy into export {d.ExportName} from offset {d.StartOffset}"
-                : $"disk {d.DeviceKey}: incremental copy since change id {d.ChangeId} from offset {d.StartOffset}", ct);
+                : $"disk {d.DeviceKey}: incremental copy since change id {d.ChangeId} from offset {d.StartOffset}")
+                + (d.ExtraRanges is { } extra ? $", plus {extra.Count} range(s) a verification found different ({VerifyRanges.Describe(extra)})" : ""), ct);
         }
         await scope.InfoAsync($"VMA sync {syncId} started{(_job.BandwidthLimitBps is { } bw ? $", limited to {bw} bytes/s" : "")}", ct);
         return syncId;

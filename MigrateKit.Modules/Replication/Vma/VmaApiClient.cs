@@ -40,8 +40,12 @@ internal sealed class VmaApiClient : IDisposable
             // A tunnel stream dies with its tunnel: do not keep idle ones around for long.
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(15),
         };
-        _http = new HttpClient(handler) { BaseAddress = new Uri("http://vma/"), Timeout = requestTimeout };
+        // Timeouts are per request (a hash or a shutdown may take longer than a progress read).
+        _http = new HttpClient(handler) { BaseAddress = new Uri("http://vma/"), Timeout = Timeout.InfiniteTimeSpan };
+        _requestTimeout = requestTimeout;
     }
+
+    private readonly TimeSpan _requestTimeout;
 
     public string Agent { get; }
 
@@ -68,10 +72,18 @@ internal sealed class VmaApiClient : IDisposable
         return true;
     }
 
-    /// <summary>Shuts the guest down (VMware Tools), powering it off after <paramref name="graceSeconds"/> if it does not stop.</summary>
-    public async Task<VmaPowerResult> ShutdownAsync(string vm, int graceSeconds, CancellationToken ct) =>
+    /// <summary>Shuts the guest down (VMware Tools), powering it off after <paramref name="grace"/> if it does not stop.</summary>
+    public async Task<VmaPowerResult> ShutdownAsync(string vm, TimeSpan grace, CancellationToken ct) =>
         (await SendAsync<VmaPowerResult>(HttpMethod.Post,
-            $"api/v1/vms/{VmPath(vm)}/shutdown?graceSeconds={graceSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}", null, ct))!;
+            $"api/v1/vms/{VmPath(vm)}/shutdown?graceSeconds={((int)grace.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture)}",
+            null, ct, timeout: grace + _requestTimeout))!;
+
+    /// <summary>SHA-256 per chunk of a snapshot disk's ranges (VMA README: POST …/disks/{key}/hashes).</summary>
+    public async Task<VmaDiskHashes> HashDiskAsync(string vm, string snapshotId, int deviceKey, VmaHashRequest request, TimeSpan timeout,
+        CancellationToken ct) =>
+        (await SendAsync<VmaDiskHashes>(HttpMethod.Post,
+            $"api/v1/vms/{VmPath(vm)}/snapshots/{Uri.EscapeDataString(snapshotId)}/disks/{deviceKey.ToString(System.Globalization.CultureInfo.InvariantCulture)}/hashes",
+            request, ct, timeout: timeout))!;
 
     public async Task<VmaSyncAccepted> StartSyncAsync(VmaSyncRequest request, CancellationToken ct) =>
         (await SendAsync<VmaSyncAccepted>(HttpMethod.Post, "api/v1/syncs", request, ct))!;
@@ -84,10 +96,11 @@ internal sealed class VmaApiClient : IDisposable
     public async Task<bool> CancelSyncAsync(string syncId, CancellationToken ct) =>
         await SendAsync<VmaSyncProgress>(HttpMethod.Post, $"api/v1/syncs/{Uri.EscapeDataString(syncId)}/cancel", null, ct, notFoundIsNull: true) is not null;
 
-    private async Task<T?> SendAsync<T>(HttpMethod method, string path, object? body, CancellationToken ct, bool notFoundIsNull = false)
+    private async Task<T?> SendAsync<T>(HttpMethod method, string path, object? body, CancellationToken ct, bool notFoundIsNull = false,
+        TimeSpan? timeout = null)
         where T : class
     {
-        using var response = await SendRawAsync(method, path, body, ct);
+        using var response = await SendRawAsync(method, path, body, ct, timeout);
         if (notFoundIsNull && response.StatusCode == HttpStatusCode.NotFound)
         {
             return null;
@@ -104,8 +117,11 @@ internal sealed class VmaApiClient : IDisposable
         }
     }
 
-    private async Task<HttpResponseMessage> SendRawAsync(HttpMethod method, string path, object? body, CancellationToken ct)
+    private async Task<HttpResponseMessage> SendRawAsync(HttpMethod method, string path, object? body, CancellationToken ct, TimeSpan? timeout = null)
     {
+        var limit = timeout ?? _requestTimeout;
+        using var timed = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timed.CancelAfter(limit);
         using var request = new HttpRequestMessage(method, path);
         if (body is not null)
         {
@@ -113,15 +129,15 @@ internal sealed class VmaApiClient : IDisposable
         }
         try
         {
-            return await _http.SendAsync(request, ct);
+            return await _http.SendAsync(request, timed.Token);
         }
         catch (HttpRequestException ex)
         {
             throw new VmaUnavailableException($"agent {Agent} is unreachable: {(ex.InnerException as AgentUnavailableException)?.Message ?? ex.Message}", ex);
         }
-        catch (TaskCanceledException ex) when (!ct.IsCancellationRequested)
+        catch (OperationCanceledException ex) when (!ct.IsCancellationRequested)
         {
-            throw new VmaUnavailableException($"agent {Agent} did not answer {method} {path} in {_http.Timeout}", ex);
+            throw new VmaUnavailableException($"agent {Agent} did not answer {method} {path} in {limit}", ex);
         }
         catch (IOException ex)
         {

@@ -31,7 +31,21 @@ internal sealed record VmaSnapshot(string? Vm, string SnapshotId, string? Name, 
 
 internal sealed record VmaSnapshotDisk(int DeviceKey, string? FileName, long CapacityBytes, string? ChangeId);
 
-internal sealed record VmaSyncDisk(int DeviceKey, string ExportName, string ChangeId, long StartOffset);
+internal sealed record VmaSyncDisk(int DeviceKey, string ExportName, string ChangeId, long StartOffset)
+{
+    /// <summary>Copied in addition to vCenter's changed areas (ranges a verification found different).</summary>
+    public IReadOnlyList<VmaByteRange>? ExtraRanges { get; init; }
+}
+
+internal sealed record VmaByteRange(long Offset, long Length);
+
+internal sealed record VmaHashRequest(string? ChangeId, IReadOnlyList<VmaByteRange>? Ranges, int ChunkBytes, long FromOffset, long MaxBytes);
+
+internal sealed record VmaRangeHash(long Offset, long Length, string Sha256);
+
+internal sealed record VmaDiskHashes(
+    string? Vm, string? SnapshotId, int DeviceKey, long CapacityBytes, string Algorithm, int ChunkBytes, IReadOnlyList<VmaRangeHash> Chunks,
+    long BytesHashed, long? NextOffset);
 
 internal sealed record VmaSyncRequest(string JobId, string Vm, string SnapshotId, IReadOnlyList<VmaSyncDisk> Disks, long? BandwidthLimitBytesPerSecond);
 

@@ -27,6 +27,7 @@ internal static class VmaEndpoints
         g.MapPost("/vms/{vmPath}/enable-cbt", EnableCbt);
         g.MapPost("/vms/{vmPath}/snapshots", CreateSnapshot);
         g.MapDelete("/vms/{vmPath}/snapshots/{snapshotId}", DeleteSnapshot);
+        g.MapPost("/vms/{vmPath}/snapshots/{snapshotId}/disks/{deviceKey:int}/hashes", HashDisk);
         g.MapPost("/vms/{vmPath}/power-off", PowerOff);
         g.MapPost("/vms/{vmPath}/shutdown", Shutdown);
         g.MapPost("/syncs", StartSync);
@@ -117,6 +118,10 @@ internal static class VmaEndpoints
         await vcenter.Client.RemoveSnapshotAsync(snapshot.Ref, ct).ConfigureAwait(false);
         return TypedResults.NoContent();
     });
+
+    private static Task<IResult> HashDisk(string vmPath, string snapshotId, int deviceKey, HashRangesRequest? body, VCenter vcenter,
+        MigrateKit.Modules.Vma.Sources.IDiskSourceFactory sources, CancellationToken ct) =>
+        Guard(() => DiskHashes.HandleAsync(vmPath, snapshotId, deviceKey, body, vcenter, sources, ct));
 
     private static Task<IResult> PowerOff(string vmPath, VCenter vcenter, CancellationToken ct) => Guard(async () =>
     {

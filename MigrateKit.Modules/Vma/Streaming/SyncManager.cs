@@ -22,6 +22,8 @@ internal sealed class SyncManager(VCenter vcenter, IDiskSourceFactory sources, I
     private readonly ILogger _logger = loggers.CreateLogger<SyncManager>();
 
     /// <summary>Field errors of a start request (empty when valid).</summary>
+    internal const int MaxExtraRanges = 100_000;
+
     public static Dictionary<string, string[]> Validate(StartSyncRequest? request)
     {
         var errors = new Dictionary<string, List<string>>(StringComparer.Ordinal);
@@ -82,6 +84,10 @@ internal sealed class SyncManager(VCenter vcenter, IDiskSourceFactory sources, I
             if (d.StartOffset < 0)
             {
                 Add($"disks[{i}].startOffset", "must not be negative");
+            }
+            if (d.ExtraRanges is { } extra && (extra.Count > MaxExtraRanges || extra.Any(r => r is null || r.Offset < 0 || r.Length <= 0 || r.Offset > long.MaxValue - r.Length)))
+            {
+                Add($"disks[{i}].extraRanges", $"at most {MaxExtraRanges} ranges, each with offset >= 0 and length > 0");
             }
         }
         foreach (var dup in disks.Where(d => d is not null).GroupBy(d => d.DeviceKey).Where(g => g.Count() > 1))

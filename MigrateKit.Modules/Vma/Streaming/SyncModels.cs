@@ -18,7 +18,11 @@ internal sealed record SyncDiskRequest(
     /// <summary><c>*</c> for a full copy, otherwise the change id of the previous sync.</summary>
     string? ChangeId,
     /// <summary>Resume point: areas below it are skipped (the last checkpoint).</summary>
-    long StartOffset);
+    long StartOffset,
+    /// <summary>Copied in addition to vCenter's areas (e.g. ranges a verification found different); may be absent.</summary>
+    IReadOnlyList<ByteRangeRequest>? ExtraRanges = null);
+
+internal sealed record ByteRangeRequest(long Offset, long Length);
 
 internal static class SyncStates
 {

@@ -85,7 +85,13 @@ public sealed class OsseaEmulator : IAsyncDisposable
 
     public string ServiceOfferingId => _cloud.ServiceOffering.Id;
 
+    /// <summary>A customized service offering: deploy needs <c>details[0].cpuNumber</c>, <c>cpuSpeed</c> and <c>memory</c>.</summary>
+    public string CustomServiceOfferingId => _cloud.CustomServiceOffering.Id;
+
     public string NetworkId => _cloud.Network.Id;
+
+    /// <summary>A second guest network of the zone (10.2.2.0/24), e.g. for a failover VM's second NIC.</summary>
+    public string SecondNetworkId => _cloud.SecondNetwork.Id;
 
     public string TemplateId => _cloud.Template.Id;
 

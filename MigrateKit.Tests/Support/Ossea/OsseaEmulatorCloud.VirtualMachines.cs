@@ -73,6 +73,30 @@ internal sealed partial class OsseaEmulatorCloud
                 throw EmulatorApiError.Param("Root disk size should be a positive number.");
             }
 
+            var details = p.Map("details").Values.SelectMany(e => e).ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal);
+            if (offering.IsCustomized)
+            {
+                // ACS UserVmManagerImpl.validateCustomParameters: a customized offering's missing values come from details.
+                if (!details.ContainsKey("cpuNumber") || !details.ContainsKey("cpuSpeed") || !details.ContainsKey("memory"))
+                {
+                    throw EmulatorApiError.Param("Need to specify custom parameter values cpu, cpu speed and memory when using custom offering");
+                }
+
+                foreach (var key in new[] { "cpuNumber", "cpuSpeed", "memory" })
+                {
+                    if (!int.TryParse(details[key], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value) || value < 1)
+                    {
+                        throw EmulatorApiError.Param($"Invalid {key} value {details[key]}: specify a positive integer");
+                    }
+                }
+            }
+
+            if (nicRequests.Select(n => n.Network).Distinct().Count() != nicRequests.Count)
+            {
+                // The emulator's choice (not verified against ACS): one NIC per network.
+                throw EmulatorApiError.Param("A network can be given only once per VM.");
+            }
+
             vm = NewVm(name, p.Optional("displayname") ?? name, zone, template, offering, "Stopped");
             for (var i = 0; i < nicRequests.Count; i++)
             {
@@ -85,12 +109,9 @@ internal sealed partial class OsseaEmulatorCloud
                 vm.Nics.Add(NewNic(network, ip, mac, isDefault: i == 0));
             }
 
-            foreach (var (_, entry) in p.Map("details"))
+            foreach (var (key, value) in details)
             {
-                foreach (var (key, value) in entry)
-                {
-                    vm.Details[key] = value;
-                }
+                vm.Details[key] = value;
             }
 
             var root = NewVolume($"ROOT-{vm.Number}", zone, null, (rootDiskSizeGb * Gb) ?? template.SizeBytes);

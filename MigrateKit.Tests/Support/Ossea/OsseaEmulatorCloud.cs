@@ -53,7 +53,9 @@ internal sealed partial class OsseaEmulatorCloud : IDisposable
         CustomDiskOffering = Add(_diskOfferings, id => new EmDiskOffering { Id = id, Name = "Custom", DiskSizeGb = 0, IsCustomized = true });
         FixedDiskOffering = Add(_diskOfferings, id => new EmDiskOffering { Id = id, Name = "Small 2 GB", DiskSizeGb = 2, IsCustomized = false });
         ServiceOffering = Add(_serviceOfferings, id => new EmServiceOffering { Id = id, Name = "Medium 2 vCPU 4 GB", CpuNumber = 2, Memory = 4096 });
+        CustomServiceOffering = Add(_serviceOfferings, id => new EmServiceOffering { Id = id, Name = "Custom", IsCustomized = true });
         Network = Add(_networks, id => new EmNetwork { Id = id, Name = "migration-net", Zone = zone, Cidr = "10.1.1.0/24", Gateway = "10.1.1.1" });
+        SecondNetwork = Add(_networks, id => new EmNetwork { Id = id, Name = "failover-net", Zone = zone, Cidr = "10.2.2.0/24", Gateway = "10.2.2.1" });
         Template = Add(_templates, id => new EmTemplate { Id = id, Name = "Emulated Linux", SizeBytes = 1 * Gb });
 
         var oma = NewVm("migratekit-oma", "MigrateKit OMA", zone, Template, ServiceOffering, "Running");
@@ -69,7 +71,9 @@ internal sealed partial class OsseaEmulatorCloud : IDisposable
     public EmDiskOffering CustomDiskOffering { get; }
     public EmDiskOffering FixedDiskOffering { get; }
     public EmServiceOffering ServiceOffering { get; }
+    public EmServiceOffering CustomServiceOffering { get; }
     public EmNetwork Network { get; }
+    public EmNetwork SecondNetwork { get; }
     public EmTemplate Template { get; }
     public EmVirtualMachine OmaVm { get; }
 
@@ -178,7 +182,7 @@ internal sealed partial class OsseaEmulatorCloud : IDisposable
         return new EmNic
         {
             Id = NewId(), Network = network, IsDefault = isDefault,
-            IpAddress = ip ?? $"10.1.1.{host}",
+            IpAddress = ip ?? $"{network.Cidr[..network.Cidr.LastIndexOf('.')]}.{host}",
             MacAddress = mac ?? $"02:00:{Random.Shared.Next(256):x2}:{Random.Shared.Next(256):x2}:{host / 256:x2}:{host % 256:x2}",
         };
     }

@@ -55,12 +55,26 @@ internal sealed class EmServiceOffering
     public int CpuNumber { get; init; }
     public int Memory { get; init; }
 
-    public JsonObject ToJson(string created) => new()
+    /// <summary>A customized offering fixes neither CPU nor memory: deploy takes them from <c>details</c>.</summary>
+    public bool IsCustomized { get; init; }
+
+    public JsonObject ToJson(string created)
     {
-        ["id"] = Id, ["name"] = Name, ["displaytext"] = Name, ["cpunumber"] = CpuNumber, ["cpuspeed"] = 2000,
-        ["memory"] = Memory, ["created"] = created, ["storagetype"] = "shared", ["provisioningtype"] = "thin",
-        ["offerha"] = false, ["iscustomized"] = false, ["issystem"] = false, ["rootdisksize"] = 0,
-    };
+        var json = new JsonObject
+        {
+            ["id"] = Id, ["name"] = Name, ["displaytext"] = Name, ["created"] = created, ["storagetype"] = "shared",
+            ["provisioningtype"] = "thin", ["offerha"] = false, ["iscustomized"] = IsCustomized, ["issystem"] = false, ["rootdisksize"] = 0,
+        };
+        if (!IsCustomized)
+        {
+            // ACS leaves cpunumber/cpuspeed/memory out of a customized offering's response (they are null).
+            json["cpunumber"] = CpuNumber;
+            json["cpuspeed"] = 2000;
+            json["memory"] = Memory;
+        }
+
+        return json;
+    }
 }
 
 internal sealed class EmNetwork
@@ -136,7 +150,9 @@ internal sealed class EmVirtualMachine
             ["haenable"] = false, ["zoneid"] = Zone.Id, ["zonename"] = Zone.Name,
             ["templateid"] = Template.Id, ["templatename"] = Template.Name, ["templatedisplaytext"] = Template.Name,
             ["passwordenabled"] = false, ["serviceofferingid"] = ServiceOffering.Id, ["serviceofferingname"] = ServiceOffering.Name,
-            ["cpunumber"] = ServiceOffering.CpuNumber, ["cpuspeed"] = 2000, ["memory"] = ServiceOffering.Memory,
+            ["cpunumber"] = ServiceOffering.IsCustomized ? int.Parse(Details["cpuNumber"], System.Globalization.CultureInfo.InvariantCulture) : ServiceOffering.CpuNumber,
+            ["cpuspeed"] = ServiceOffering.IsCustomized ? int.Parse(Details["cpuSpeed"], System.Globalization.CultureInfo.InvariantCulture) : 2000,
+            ["memory"] = ServiceOffering.IsCustomized ? int.Parse(Details["memory"], System.Globalization.CultureInfo.InvariantCulture) : ServiceOffering.Memory,
             ["guestosid"] = "e53f7606-5fdf-11ea-9a56-1e006800018c", ["rootdeviceid"] = 0, ["rootdevicetype"] = "ROOT",
             ["securitygroup"] = new JsonArray(), ["nic"] = new JsonArray(Nics.Select(n => (JsonNode)n.ToJson()).ToArray()),
             ["hypervisor"] = "KVM", ["details"] = details, ["isdynamicallyscalable"] = false, ["displayvm"] = true,

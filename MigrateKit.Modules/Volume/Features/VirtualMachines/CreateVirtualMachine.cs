@@ -23,7 +23,7 @@ internal static class CreateVirtualMachine
             RuleFor(c => c.DisplayName).MaximumLength(255);
             RuleFor(c => c.ServiceOfferingId).MaximumLength(64);
             RuleFor(c => c.Nics).NotNull().NotEmpty().WithMessage("A VM needs at least one NIC (the first is its default NIC).");
-            RuleForEach(c => c.Nics).ChildRules(nic =>
+            RuleForEach(c => c.Nics).NotNull().ChildRules(nic =>
             {
                 nic.RuleFor(n => n.NetworkId).OsseaId();
                 nic.RuleFor(n => n.MacAddress).Matches(MacPattern).When(n => n.MacAddress is not null)
@@ -71,6 +71,12 @@ internal static class CreateVirtualMachine
                     await Log($"reusing VM {existing.Id} created earlier for {c.Owner}", ct);
                     vm = existing;
                     await PublishAsync(vm.Id, ct);
+                    if (string.Equals(vm.State, "Error", StringComparison.OrdinalIgnoreCase))
+                    {
+                        // OSSEA keeps a VM whose deploy failed, in Error; it never becomes usable.
+                        throw new ConflictException(
+                            $"VM {vm.Id} ('{c.Name}') is in state Error (its deploy failed); destroy it (DestroyVirtualMachineCommand) and create it again.");
+                    }
                 }
                 else
                 {
@@ -119,7 +125,7 @@ internal static class CreateVirtualMachine
             var templateId = config.TemplateId ?? throw Invalid("TemplateId", $"OSSEA config {c.OsseaConfigId} has no template_id to create VMs from.");
             var offeringId = c.ServiceOfferingId ?? config.ServiceOfferingId
                 ?? throw Invalid(nameof(c.ServiceOfferingId), "No service offering given and the OSSEA config has none.");
-            var offering = (await client.ListServiceOfferingsAsync(offeringId, ct))
+            var offering = (await ListOfferingAsync(client, offeringId, ct))
                 .FirstOrDefault(o => string.Equals(o.Id, offeringId, StringComparison.OrdinalIgnoreCase))
                 ?? throw Invalid(nameof(c.ServiceOfferingId), $"OSSEA has no service offering {offeringId}.");
             var details = new Dictionary<string, string>();
@@ -158,6 +164,19 @@ internal static class CreateVirtualMachine
             };
         }
 
+        private static async Task<IReadOnlyList<OsseaServiceOffering>> ListOfferingAsync(IOsseaClient client, string offeringId, CancellationToken ct)
+        {
+            try
+            {
+                return await client.ListServiceOfferingsAsync(offeringId, ct);
+            }
+            catch (OsseaApiException ex) when (ex.Code == OsseaErrorCodes.ParamError)
+            {
+                // CloudStack answers an id it cannot resolve with 431: the offering does not exist.
+                return [];
+            }
+        }
+
         /// <summary>
         /// Detaches and deletes the template's ROOT disk so a replicated volume can become the root.
         /// Only volumes MigrateKit does not manage are touched: a replicated volume already attached
@@ -180,7 +199,16 @@ internal static class CreateVirtualMachine
             {
                 await Log($"detaching and deleting the template ROOT disk {root.Id} ({root.Name}) of VM {vm.Id}", ct);
                 await client.DetachVolumeAsync(root.Id, clients.Operation("create_vm"), ct);
-                await client.DeleteVolumeAsync(root.Id, ct);
+                try
+                {
+                    await client.DeleteVolumeAsync(root.Id, ct);
+                }
+                catch (OsseaException ex)
+                {
+                    // Detached, it no longer points at its VM: a retry could not find it again, so name it here.
+                    throw new OsseaCleanupException(
+                        $"The template ROOT disk {root.Id} of VM {vm.Id} was detached but could not be deleted; delete it in OSSEA by hand. {ex.Message}", ex);
+                }
             }
         }
 
@@ -190,3 +218,6 @@ internal static class CreateVirtualMachine
         private Task Log(string message, CancellationToken ct) => jobs.Current?.InfoAsync(message, ct) ?? Task.CompletedTask;
     }
 }
+
+/// <summary>A create left something in OSSEA that nobody will find again; the message names it.</summary>
+internal sealed class OsseaCleanupException(string message, Exception inner) : Exception(message, inner);

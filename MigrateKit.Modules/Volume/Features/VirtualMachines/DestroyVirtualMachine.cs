@@ -21,7 +21,8 @@ internal static class DestroyVirtualMachine
     }
 
     internal sealed class Handler(
-        OsseaClients clients, VirtualMachineStore store, VirtualMachineOperations operations, VolumeLocks locks, IJobTracker jobs)
+        OsseaClients clients, VirtualMachineStore store, VirtualMachineOperations operations, VolumeLocks locks, VirtualMachineStateChanges changes,
+        IJobTracker jobs)
         : IRequestHandler<DestroyVirtualMachineCommand, Unit>
     {
         public async Task<Unit> Handle(DestroyVirtualMachineCommand c, CancellationToken cancellationToken)
@@ -54,19 +55,8 @@ internal static class DestroyVirtualMachine
                     throw new ConflictException($"VM {c.VmId} still has managed volumes attached ({string.Join(", ", blocking)}); detach them first.");
                 }
 
-                try
-                {
-                    await client.DestroyVirtualMachineAsync(c.VmId, expunge: true, clients.Operation("destroy_vm"), ct);
-                }
-                catch (OsseaApiException ex) when (ex.OutcomeUnknown)
-                {
-                    // The answer was lost: the destroy happened if OSSEA no longer shows a live VM.
-                    var now = await client.GetVirtualMachineAsync(c.VmId, ct);
-                    if (now is not null && !VirtualMachineViews.IsGone(now))
-                    {
-                        throw;
-                    }
-                }
+                await changes.RunAsync(client, c.VmId, token => client.DestroyVirtualMachineAsync(c.VmId, expunge: true, clients.Operation("destroy_vm"), token),
+                    v => v is null || VirtualMachineViews.IsGone(v), ct);
                 await Log($"VM {c.VmId} ({vm.Name}) destroyed and expunged", ct);
                 return Unit.Value;
             }, cancellationToken);

@@ -1,8 +1,8 @@
 using FluentValidation;
 using MediatR;
+using MigrateKit.Modules.Core.Errors;
 using MigrateKit.Modules.Volume.Contracts;
 using MigrateKit.Modules.Volume.Features.Volumes;
-using MigrateKit.Modules.Volume.Ossea;
 
 namespace MigrateKit.Modules.Volume.Features.VirtualMachines;
 
@@ -17,7 +17,7 @@ internal static class StartVirtualMachine
         }
     }
 
-    internal sealed class Handler(OsseaClients clients, VirtualMachineOperations operations, VolumeLocks locks)
+    internal sealed class Handler(OsseaClients clients, VirtualMachineOperations operations, VolumeLocks locks, VirtualMachineStateChanges changes)
         : IRequestHandler<StartVirtualMachineCommand, VirtualMachineView>
     {
         public async Task<VirtualMachineView> Handle(StartVirtualMachineCommand c, CancellationToken cancellationToken)
@@ -31,20 +31,9 @@ internal static class StartVirtualMachine
                 {
                     return vm.ToView();
                 }
-                try
-                {
-                    return (await client.StartVirtualMachineAsync(c.VmId, clients.Operation("start_vm"), ct)).ToView();
-                }
-                catch (OsseaApiException ex) when (ex.OutcomeUnknown)
-                {
-                    // The answer was lost: the start happened if OSSEA now shows the VM running.
-                    var now = await VirtualMachineViews.RequireAsync(client, c.VmId, ct);
-                    if (now.State != "Running")
-                    {
-                        throw;
-                    }
-                    return now.ToView();
-                }
+                var changed = await changes.RunAsync(client, c.VmId, token => client.StartVirtualMachineAsync(c.VmId, clients.Operation("start_vm"), token),
+                    v => v?.State == "Running", ct);
+                return (changed ?? throw new NotFoundException($"OSSEA has no VM {c.VmId}.")).ToView();
             }, cancellationToken);
         }
     }

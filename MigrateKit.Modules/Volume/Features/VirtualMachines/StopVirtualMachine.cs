@@ -1,8 +1,8 @@
 using FluentValidation;
 using MediatR;
+using MigrateKit.Modules.Core.Errors;
 using MigrateKit.Modules.Volume.Contracts;
 using MigrateKit.Modules.Volume.Features.Volumes;
-using MigrateKit.Modules.Volume.Ossea;
 
 namespace MigrateKit.Modules.Volume.Features.VirtualMachines;
 
@@ -17,12 +17,17 @@ internal static class StopVirtualMachine
         }
     }
 
-    internal sealed class Handler(OsseaClients clients, VirtualMachineOperations operations, VolumeLocks locks)
+    internal sealed class Handler(OsseaClients clients, VirtualMachineOperations operations, VolumeLocks locks, VirtualMachineStateChanges changes)
         : IRequestHandler<StopVirtualMachineCommand, VirtualMachineView>
     {
         public async Task<VirtualMachineView> Handle(StopVirtualMachineCommand c, CancellationToken cancellationToken)
         {
-            var (client, _) = await clients.GetAsync(c.OsseaConfigId, cancellationToken);
+            var (client, config) = await clients.GetAsync(c.OsseaConfigId, cancellationToken);
+            if (string.Equals(c.VmId, config.OmaVmId, StringComparison.OrdinalIgnoreCase))
+            {
+                // Stopping the OMA appliance would stop MigrateKit itself, mid-command.
+                throw new ConflictException($"VM {c.VmId} is the OMA appliance of OSSEA config {c.OsseaConfigId}; MigrateKit never stops it.");
+            }
             return await operations.RunAsync("stop_vm", c.VmId, c, async (_, ct) =>
             {
                 using var vmLock = await locks.AcquireAsync([VolumeLocks.Vm(c.VmId)], ct);
@@ -31,20 +36,9 @@ internal static class StopVirtualMachine
                 {
                     return vm.ToView();
                 }
-                try
-                {
-                    return (await client.StopVirtualMachineAsync(c.VmId, c.Forced, clients.Operation("stop_vm"), ct)).ToView();
-                }
-                catch (OsseaApiException ex) when (ex.OutcomeUnknown)
-                {
-                    // The answer was lost: the stop happened if OSSEA now shows the VM stopped.
-                    var now = await VirtualMachineViews.RequireAsync(client, c.VmId, ct);
-                    if (now.State != "Stopped")
-                    {
-                        throw;
-                    }
-                    return now.ToView();
-                }
+                var changed = await changes.RunAsync(client, c.VmId, token => client.StopVirtualMachineAsync(c.VmId, c.Forced, clients.Operation("stop_vm"), token),
+                    v => v?.State == "Stopped", ct);
+                return (changed ?? throw new NotFoundException($"OSSEA has no VM {c.VmId}.")).ToView();
             }, cancellationToken);
         }
     }

@@ -1,0 +1,76 @@
+using System.Net.Http.Json;
+using MigrateKit.Tests.Support;
+using static MigrateKit.Tests.Replication.ReplicationTestKit;
+
+namespace MigrateKit.Tests.Failover;
+
+public sealed partial class FailoverTests
+{
+    [Test]
+    public async Task A_failover_cut_off_by_an_oma_restart_is_rolled_back_when_the_oma_starts_again()
+    {
+        var r = await ReplicateAsync("vma-fo-restart");
+        OmaTestHost? second = null;
+        var firstStopped = false;
+        try
+        {
+            // The start job takes a while: the OMA stops while the failover waits for it.
+            r.Env.Emulator.Faults.DelayJobs("startVirtualMachine", TimeSpan.FromSeconds(2));
+            var id = await StartFailoverAsync(r);
+            await WaitAsync(async () => await QueryAsync<string?>("SELECT current_step FROM failover_jobs WHERE id = @id", new { id }) == "start VM",
+                TimeSpan.FromSeconds(30), "the failover reached its start step");
+            var vmId = await QueryAsync<string>("SELECT destination_vm_id FROM failover_jobs WHERE id = @id", new { id });
+            firstStopped = true;
+            await r.Env.Host.DisposeAsync();
+            var statusWhileDown = await QueryAsync<string>("SELECT status FROM failover_jobs WHERE id = @id", new { id });
+            // OSSEA finished the start meanwhile: the test VM runs (and may write) while no OMA watches.
+            await WaitAsync(() => Task.FromResult(r.Env.Emulator.VirtualMachineState(vmId) == "Running"), TimeSpan.FromSeconds(30), "the VM started");
+
+            second = await OmaTestHost.StartAsync(ConnectionString, new Dictionary<string, string?>
+            {
+                ["Volume:DeviceByIdDirectory"] = r.Env.Emulator.ByIdDirectory,
+                ["Volume:DeviceTimeout"] = "00:00:05",
+                ["Volume:DevicePollInterval"] = "00:00:00.050",
+                ["Volume:Reconciler"] = "false",
+                ["Ossea:JobPollInitial"] = "00:00:00.010",
+                ["Ossea:JobPollIncrement"] = "00:00:00.010",
+                ["Ossea:JobPollMax"] = "00:00:00.050",
+                ["Failover:ScanInterval"] = "00:00:00.200",
+                ["Replication:ScanInterval"] = "00:00:00.200",
+            });
+            using var admin = await second.CreateAdminClientAsync("after-restart");
+            var recovered = await WaitFailoverAsync(admin, id, "failed", "rollback_failed");
+            var recovery = await QueryAsync<string>(
+                "SELECT status FROM jobs WHERE job_type = 'failover.recover' AND entity_id = @id", new { id = id.ToString() });
+            Assert.Multiple(async () =>
+            {
+                Assert.That(statusWhileDown, Is.EqualTo("running"), "a stopping OMA leaves the failover as it was");
+                Assert.That(recovered.GetProperty("status").GetString(), Is.EqualTo("failed"), recovered.ToString());
+                Assert.That(recovered.GetProperty("errorMessage").GetString(),
+                    Does.StartWith("interrupted: the OMA stopped while this failover ran at step 'start VM'")
+                        .And.Contain($"VM {vmId} stopped").And.Contain("reverted"));
+                Assert.That(recovery, Is.EqualTo("completed"));
+                Assert.That(r.Env.Emulator.VirtualMachineState(vmId), Is.EqualTo("Expunged"));
+                Assert.That((await admin.GetFromJsonAsync<System.Text.Json.JsonElement>($"/api/v1/replications/{r.Id}")).GetProperty("holdReason").GetString(),
+                    Is.Null);
+            });
+            await AssertNoVmAsync(r, recovered, "after the restart", second);
+            await AssertBackOnOmaAsync(r, "after the restart", second);
+        }
+        finally
+        {
+            r.Admin.Dispose();
+            await r.Agent.DisposeAsync();
+            if (!firstStopped)
+            {
+                // Never leave an OMA running: its workers would treat the next test's failovers as interrupted.
+                await r.Env.Host.DisposeAsync();
+            }
+            if (second is not null)
+            {
+                await second.DisposeAsync();
+            }
+            await r.Env.Emulator.DisposeAsync();
+        }
+    }
+}
