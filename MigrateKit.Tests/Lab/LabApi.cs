@@ -26,6 +26,14 @@ internal sealed class LabApi : IDisposable
         return await ReadAsync(response, "GET", path, [HttpStatusCode.OK], ct);
     }
 
+    /// <summary>A GET whose status is part of the answer (e.g. 404 for something that must be gone).</summary>
+    public async Task<(HttpStatusCode Status, JsonElement Body)> GetStatusAsync(string path, CancellationToken ct)
+    {
+        using var response = await _http.GetAsync(path, ct);
+        var text = await response.Content.ReadAsStringAsync(ct);
+        return (response.StatusCode, text.Length > 0 && text.TrimStart().StartsWith('{') ? JsonDocument.Parse(text).RootElement.Clone() : default);
+    }
+
     public async Task<JsonElement> PostAsync(string path, object? body, CancellationToken ct, params HttpStatusCode[] expected)
     {
         using var response = body is null

@@ -30,6 +30,7 @@ internal sealed class LabStory(LabEnvironment env, LabReport report)
     private string _testFailoverId = "";
     private byte[] _cutoverNote = [];
     private long _reported; // bytes change tracking reports for the next sync
+    private Dictionary<string, string> _networkNames = [];
 
     public async Task RunAsync(CancellationToken ct)
     {
@@ -165,33 +166,44 @@ internal sealed class LabStory(LabEnvironment env, LabReport report)
         return new StepOutcome($"only the changed blocks crossed the tunnel ({Bytes(sent)} of {Bytes(_reported)} reported changed); every target equals its source", sent);
     }
 
-    private async Task<object[]> NetworkMappingsAsync(CancellationToken ct)
+    /// <summary>
+    /// Each network the VM's NICs are on (as vCenter reports them through the agent) mapped to its own OSSEA
+    /// network of the config (OSSEA allows one NIC per network), keeping the MACs.
+    /// </summary>
+    private async Task<IReadOnlyList<(string Source, string OsseaNetworkId, IReadOnlyList<string> Macs)>> NetworkMappingsAsync(CancellationToken ct)
     {
-        // What vCenter says the VM's NICs are on (through the agent), each mapped to the cloud's network.
         var vm = await env.VmaVmAsync(_moref, ct);
-        var networks = vm.Items("nics").Select(n => n.Str("networkName")).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
-        if (networks.Count == 0)
+        var sources = vm.Items("nics")
+            .Where(n => n.Str("networkName") is not null)
+            .GroupBy(n => n.Str("networkName")!, StringComparer.Ordinal)
+            .ToList();
+        var cloud = (await env.Api.GetAsync($"api/v1/ossea-configs/{_configId}/networks", ct)).Items().Select(n => (Id: n.Str("id")!, Name: n.Str("name"))).ToList();
+        if (sources.Count == 0 || sources.Count > cloud.Count)
         {
-            throw new LabException($"the agent reports no NIC networks for {_moref}");
+            throw new LabException($"the VM's NICs are on {sources.Count} networks; the OSSEA config offers {cloud.Count}");
         }
-        return networks.Select(n => (object)new { sourceNetwork = n, osseaNetworkId = env.Ossea.NetworkId, keepMac = true }).ToArray();
+        _networkNames = cloud.ToDictionary(n => n.Id, n => n.Name ?? n.Id);
+        return sources.Select((g, i) => (g.Key, cloud[i].Id, (IReadOnlyList<string>)g.Select(n => n.Str("macAddress") ?? "").ToList())).ToList();
     }
+
+    private static object[] MappingBodies(IEnumerable<(string Source, string OsseaNetworkId, IReadOnlyList<string> Macs)> mappings) =>
+        mappings.Select(m => (object)new { sourceNetwork = m.Source, osseaNetworkId = m.OsseaNetworkId, keepMac = true }).ToArray();
 
     private async Task<StepOutcome> TestFailoverAsync(CancellationToken ct)
     {
         var mappings = await NetworkMappingsAsync(ct);
         var started = await env.Api.PostAsync("api/v1/failovers/test",
-            new { replicationId = _replicationId, networkMappings = mappings, vmName = "lab-web01-test" }, ct, HttpStatusCode.Accepted);
+            new { replicationId = _replicationId, networkMappings = MappingBodies(mappings), vmName = "lab-web01-test" }, ct, HttpStatusCode.Accepted);
         _testFailoverId = started.Str("id") ?? throw new LabException($"POST /api/v1/failovers/test answered without an id: {started}");
         var done = await LabReport.TrackFailoverAsync(env.Api, _testFailoverId, ["completed"], ["failed", "rollback_failed"], FailoverTimeout, ct);
-        var vmId = await AssertFailoverVmAsync(done, ct);
+        var vmId = await AssertFailoverVmAsync(done, mappings, ct);
         var source = (await env.VCenter.InventoryAsync(ct)).Single(v => v.Moref == _moref);
         if (source.PowerState != "poweredOn")
         {
             throw new LabException($"the source VM is {source.PowerState} during the test failover (a test failover must leave it running)");
         }
         var hostname = Encoding.UTF8.GetString(await ReadFileAsync(await VolumeFileAsync(_disks[0], ct), "/etc/hostname", ct)).Trim();
-        return new StepOutcome($"test VM {vmId} is {env.Ossea.VirtualMachineState(vmId)} on the replicated volumes ({mappings.Length} network mappings, " +
+        return new StepOutcome($"test VM {vmId} is Running on the replicated volumes, NICs on {string.Join(" and ", mappings.Select(m => $"'{m.Source}' → '{_networkNames[m.OsseaNetworkId]}'"))} with their MACs (" +
             $"{done.Items("snapshots").Count()} volume snapshots); its root disk says hostname '{hostname}'; the source kept running");
     }
 
@@ -200,10 +212,10 @@ internal sealed class LabStory(LabEnvironment env, LabReport report)
         var vmId = (await env.Api.GetAsync($"api/v1/failovers/{_testFailoverId}", ct)).Str("destinationVmId")!;
         await env.Api.PostAsync($"api/v1/failovers/{_testFailoverId}/cleanup", null, ct, HttpStatusCode.Accepted);
         await LabReport.TrackFailoverAsync(env.Api, _testFailoverId, ["cleaned_up"], ["cleanup_failed"], FailoverTimeout, ct);
-        var state = env.Ossea.VirtualMachineState(vmId);
-        if (state is not (null or "Expunged" or "Destroyed"))
+        var gone = await env.Api.GetStatusAsync($"api/v1/ossea-configs/{_configId}/vms/{vmId}", ct);
+        if (gone.Status != HttpStatusCode.NotFound && gone.Body.Str("state") is not ("Expunged" or "Destroyed"))
         {
-            throw new LabException($"the test VM {vmId} is still {state} after the cleanup");
+            throw new LabException($"the test VM {vmId} is still there after the cleanup: {gone.Body}");
         }
         await AssertTargetsEqualAsync(env.Ossea.OmaVmId, ct);
         var job = await env.Api.GetAsync($"api/v1/replications/{_replicationId}", ct);
@@ -224,10 +236,10 @@ internal sealed class LabStory(LabEnvironment env, LabReport report)
     {
         var mappings = await NetworkMappingsAsync(ct);
         var started = await env.Api.PostAsync("api/v1/failovers/live",
-            new { replicationId = _replicationId, networkMappings = mappings, vmName = "lab-web01", shutdownSource = true }, ct, HttpStatusCode.Accepted);
+            new { replicationId = _replicationId, networkMappings = MappingBodies(mappings), vmName = "lab-web01", shutdownSource = true }, ct, HttpStatusCode.Accepted);
         var id = started.Str("id") ?? throw new LabException($"POST /api/v1/failovers/live answered without an id: {started}");
         var done = await LabReport.TrackFailoverAsync(env.Api, id, ["completed"], ["failed", "rollback_failed"], FailoverTimeout, ct);
-        var vmId = await AssertFailoverVmAsync(done, ct);
+        var vmId = await AssertFailoverVmAsync(done, mappings, ct);
         var note = await ReadFileAsync(await VolumeFileAsync(_disks[0], ct), "/docs/cutover.txt", ct);
         if (!note.AsSpan().SequenceEqual(_cutoverNote))
         {
@@ -244,17 +256,32 @@ internal sealed class LabStory(LabEnvironment env, LabReport report)
             throw new LabException($"the replication is '{job.Str("status")}' after the live failover (expected failed_over)");
         }
         var sent = AssertSentOnlyReported(job);
-        return new StepOutcome($"source shut down, final sync done, VM {vmId} {env.Ossea.VirtualMachineState(vmId)} in OSSEA with /docs/cutover.txt; replication failed_over", sent);
+        return new StepOutcome($"source shut down, final sync done, VM {vmId} Running in OSSEA with the source's MACs and /docs/cutover.txt; replication failed_over", sent);
     }
 
-    /// <summary>The failover's VM exists, runs, and holds every replicated volume, each equal to its source.</summary>
-    private async Task<string> AssertFailoverVmAsync(JsonElement failover, CancellationToken ct)
+    /// <summary>
+    /// The failover's VM, as the OMA's API shows it from OSSEA: Running, one NIC per mapping on the mapped
+    /// network with the source NIC's MAC, and every replicated volume attached, each equal to its source.
+    /// </summary>
+    private async Task<string> AssertFailoverVmAsync(JsonElement failover, IReadOnlyList<(string Source, string OsseaNetworkId, IReadOnlyList<string> Macs)> mappings,
+        CancellationToken ct)
     {
         var vmId = failover.Str("destinationVmId") ?? throw new LabException($"the failover has no destination VM: {failover}");
-        var state = env.Ossea.VirtualMachineState(vmId);
-        if (state != "Running")
+        var vm = await env.Api.GetAsync($"api/v1/ossea-configs/{_configId}/vms/{vmId}", ct);
+        if (vm.Str("state") != "Running")
         {
-            throw new LabException($"the failover's VM {vmId} is {state ?? "unknown to OSSEA"}, not Running");
+            throw new LabException($"the failover's VM {vmId} is {vm.Str("state")}, not Running");
+        }
+        var nics = vm.Items("nics").Select(n => (Network: n.Str("networkId"), Mac: n.Str("macAddress"))).ToList();
+        foreach (var (source, network, macs) in mappings)
+        {
+            foreach (var mac in macs)
+            {
+                if (!nics.Any(n => n.Network == network && string.Equals(n.Mac, mac, StringComparison.OrdinalIgnoreCase)))
+                {
+                    throw new LabException($"the VM has no NIC on {network} with MAC {mac} (source network '{source}'); its NICs: {string.Join(", ", nics)}");
+                }
+            }
         }
         await AssertTargetsEqualAsync(vmId, ct);
         return vmId;
