@@ -91,6 +91,19 @@ public sealed partial class FailoverTests
         Assert.That(shared.GetProperty("errorMessage").GetString(),
             Does.StartWith("preflight failed").And.Contain("one NIC per network").And.Contain("'DC0_DVPG0'").And.Contain("'VM Network'"));
 
+        // Capacity: an unknown service offering, and one smaller than the source VM (as vCenter described it).
+        var unknownOffering = await StartFailoverAsync(r, body: new { replicationId = r.Id, networkMappings = Mappings(r), serviceOfferingId = "no-such-offering" });
+        var noOffering = await WaitFailoverAsync(r, unknownOffering, "failed", "rollback_failed", "completed");
+        await ExecuteAsync("UPDATE replication_jobs SET source_vm_spec = JSON_SET(source_vm_spec, '$.numCpu', 16) WHERE id = @id", new { id = r.Id });
+        var tooSmall = await StartFailoverAsync(r);
+        var small = await WaitFailoverAsync(r, tooSmall, "failed", "rollback_failed", "completed");
+        await ExecuteAsync("UPDATE replication_jobs SET source_vm_spec = JSON_SET(source_vm_spec, '$.numCpu', 2) WHERE id = @id", new { id = r.Id });
+        Assert.Multiple(() =>
+        {
+            Assert.That(noOffering.GetProperty("errorMessage").GetString(), Does.StartWith("preflight failed").And.Contain("no-such-offering"));
+            Assert.That(small.GetProperty("errorMessage").GetString(), Does.StartWith("preflight failed").And.Contain("16 vCPU").And.Contain("smaller"));
+        });
+
         // Two failovers of one VM cannot run at once.
         var first = await StartFailoverAsync(r);
         var (second, secondBody) = await PostAsync(r.Admin, "/api/v1/failovers/test", new { replicationId = r.Id, networkMappings = Mappings(r) });
@@ -113,8 +126,8 @@ public sealed partial class FailoverTests
         var failedOnly = await r.Admin.GetFromJsonAsync<JsonElement>("/api/v1/failovers?status=failed");
         Assert.Multiple(() =>
         {
-            Assert.That(all.EnumerateArray().Select(f => f.GetProperty("id").GetGuid()), Is.EquivalentTo(new[] { badNetwork, oneNetwork, first }));
-            Assert.That(failedOnly.EnumerateArray().Select(f => f.GetProperty("id").GetGuid()), Is.EquivalentTo(new[] { badNetwork, oneNetwork }));
+            Assert.That(all.EnumerateArray().Select(f => f.GetProperty("id").GetGuid()), Is.EquivalentTo(new[] { badNetwork, oneNetwork, unknownOffering, tooSmall, first }));
+            Assert.That(failedOnly.EnumerateArray().Select(f => f.GetProperty("id").GetGuid()), Is.EquivalentTo(new[] { badNetwork, oneNetwork, unknownOffering, tooSmall }));
             Assert.That(all.EnumerateArray().First().GetProperty("networkMappings")[0].GetProperty("sourceNetwork").GetString(), Is.Not.Empty);
         });
     }

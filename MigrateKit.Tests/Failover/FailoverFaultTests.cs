@@ -95,6 +95,43 @@ public sealed partial class FailoverTests
     }
 
     [Test]
+    public async Task A_rollback_that_fails_keeps_the_replication_held_and_a_cleanup_finishes_it()
+    {
+        await using var r = await ReplicateAsync("vma-fo-rbfail");
+        var faults = r.Env.Emulator.Faults;
+        faults.FailJobs("startVirtualMachine", times: 1);
+        faults.FailJobs("revertSnapshot", times: 1);
+        var id = await StartFailoverAsync(r);
+        var failed = await WaitFailoverAsync(r, id, "rollback_failed", "failed", "completed");
+        var steps = await StepsAsync(r, "failover.test", id);
+        Assert.Multiple(async () =>
+        {
+            Assert.That(failed.GetProperty("status").GetString(), Is.EqualTo("rollback_failed"), failed.ToString());
+            Assert.That(failed.GetProperty("errorMessage").GetString(), Does.StartWith("start VM failed")
+                .And.Contain("Rollback failed at 'rollback: revert volumes to their snapshots'").And.Contain("destroyed").And.Contain("/cleanup"));
+            Assert.That(steps.Where(s => s.Status == "failed").Select(s => s.Name),
+                Is.EqualTo(new[] { "start VM", "rollback: revert volumes to their snapshots" }));
+            Assert.That(steps.Select(s => s.Name), Does.Not.Contain("rollback: release replication"), "it stopped at the failed step");
+            Assert.That(await HoldReasonAsync(r), Is.EqualTo($"failover {id}"), "no sync into volumes in an unknown state");
+        });
+        var (second, _) = await PostAsync(r.Admin, "/api/v1/failovers/test", new { replicationId = r.Id, networkMappings = Mappings(r) });
+        Assert.That(second, Is.EqualTo(HttpStatusCode.Conflict), "the VM's slot stays taken until the undo is finished");
+
+        var (cleanup, _) = await PostAsync(r.Admin, $"/api/v1/failovers/{id}/cleanup", null);
+        var cleaned = await WaitFailoverAsync(r, id, "cleaned_up", "cleanup_failed");
+        Assert.Multiple(async () =>
+        {
+            Assert.That(cleanup, Is.EqualTo(HttpStatusCode.Accepted));
+            Assert.That(cleaned.GetProperty("status").GetString(), Is.EqualTo("cleaned_up"), cleaned.ToString());
+            Assert.That(cleaned.GetProperty("snapshots").EnumerateArray().Select(s => s.GetProperty("status").GetString()), Has.All.EqualTo("deleted"));
+            Assert.That(await HoldReasonAsync(r), Is.Null);
+        });
+        await AssertNoVmAsync(r, cleaned, "after the cleanup of a failed rollback");
+        await AssertBackOnOmaAsync(r, "after the cleanup of a failed rollback");
+        await AssertTargetsAsync(r.Env, r.Id, r.Disks, ImageSize);
+    }
+
+    [Test]
     public async Task A_windows_guest_without_the_virtio_tools_fails_a_clear_step_and_is_rolled_back()
     {
         await using var r = await ReplicateAsync("vma-fo-win");

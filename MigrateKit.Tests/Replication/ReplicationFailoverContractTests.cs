@@ -163,6 +163,31 @@ public sealed class ReplicationFailoverContractTests : SimulatedVmTest
     }
 
     [Test]
+    public async Task A_final_sync_that_fails_fails_the_command_with_the_reason_and_keeps_the_hold()
+    {
+        var disks = CreateImages();
+        var env = await OmaWithOssea.StartAsync(ConnectionString, FastWorker(("Replication:AgentTimeout", "00:00:02")));
+        await using var _env = env;
+        using var admin = await env.Host.CreateAdminClientAsync();
+        Guid id;
+        await using (var agent = await VmaTestAgent.StartAsync(env, Sim, "vma-final-fail", disks.Select(d => (Vm.Ref.Value, d.Key, d.Image))))
+        {
+            id = await StartReplicationAsync(admin, env.ConfigId, Vm.Ref.Value, agent.Name);
+            await WaitIdleAsync(admin, id, null);
+            await env.SendAsync(new HoldReplicationCommand(id, "failover-x"));
+        }
+        // The agent is gone: the final sync cannot reach it and gives up after the agent timeout.
+        var failed = Assert.ThrowsAsync<InvalidOperationException>(() => env.SendAsync(new RunFinalSyncCommand(id, "failover-x", false)));
+        var job = await GetReplicationAsync(admin, id);
+        Assert.Multiple(() =>
+        {
+            Assert.That(failed!.Message, Does.Contain("final sync failed").And.Contain("unreachable"));
+            Assert.That(job.GetProperty("status").GetString(), Is.EqualTo("failed"));
+            Assert.That(job.GetProperty("holdReason").GetString(), Is.EqualTo("failover-x"), "the failover still holds the job");
+        });
+    }
+
+    [Test]
     public async Task Restoring_targets_attaches_detached_volumes_to_the_oma_and_exports_them_again()
     {
         var disks = CreateImages();

@@ -1,7 +1,10 @@
 using System.Globalization;
+using System.Security.Cryptography;
 using System.Net;
 using System.Text.Json;
 using Dapper;
+using MigrateKit.Modules.Core.Errors;
+using MigrateKit.Modules.Volume.Contracts;
 using MigrateKit.Tests.Support;
 using MigrateKit.Tests.Support.VcSim;
 using MigrateKit.Tests.Vma.Support;
@@ -77,6 +80,25 @@ public sealed class ReplicationVerifyTests : SimulatedVmTest
             Assert.That(incrementalLog, Has.Some.Contains($"disk {disks[2].Key}: 0 chunk(s), 0 bytes since change id"));
         });
         await AssertTargetsAsync(env, id, disks, ImageSize);
+
+        // The Volume module's side on its own: SHA-256 per range of the OMA-attached device; refusals for what it cannot read.
+        var rows = await VolumeRowsAsync(id);
+        var volume = (await env.SendAsync(new GetVolumeByRowIdQuery(rows[disks[0].Key])))!;
+        var image = await File.ReadAllBytesAsync(disks[0].Image);
+        var hashes = await env.SendAsync(new HashVolumeRangesQuery(volume.VolumeId, [new(0, 3 * MiB), new(9 * MiB + 7, 1000), new(14 * MiB, MiB)]));
+        var pastEnd = Assert.ThrowsAsync<RequestValidationException>(() =>
+            env.SendAsync(new HashVolumeRangesQuery(volume.VolumeId, [new(volume.SizeBytes - 10, 20)])));
+        var badRange = Assert.ThrowsAsync<RequestValidationException>(() => env.SendAsync(new HashVolumeRangesQuery(volume.VolumeId, [new(-1, 0)])));
+        await env.SendAsync(new DetachVolumeCommand(volume.VolumeId));
+        var detached = Assert.ThrowsAsync<ConflictException>(() => env.SendAsync(new HashVolumeRangesQuery(volume.VolumeId, [new(0, MiB)])));
+        Assert.Multiple(() =>
+        {
+            Assert.That(hashes.Select(h => (h.Offset, h.Length, h.Sha256)), Is.EqualTo(new (long, long)[] { (0, 3 * MiB), (9 * MiB + 7, 1000), (14 * MiB, MiB) }
+                .Select(r => (r.Item1, r.Item2, Convert.ToHexStringLower(SHA256.HashData(image.AsSpan((int)r.Item1, (int)r.Item2)))))));
+            Assert.That(pastEnd!.Errors.Keys, Does.Contain("Ranges"));
+            Assert.That(badRange!.Errors, Is.Not.Empty);
+            Assert.That(detached!.Message, Does.Contain("not attached to the OMA"));
+        });
     }
 
     [Test]

@@ -31,7 +31,8 @@ public partial class SqlMatchesSchemaTests : DatabaseTest
         await using var conn = await OpenAsync();
         foreach (var statement in sql.Split(';').Select(s => s.Trim()).Where(s => s.Length > 0))
         {
-            var text = Parameter().Replace(statement, "?");
+            // Dapper expands `IN @List` into a parenthesised list of parameters.
+            var text = Parameter().Replace(ListParameter().Replace(statement, "IN (?)"), "?");
             await using var prepare = new MySqlCommand("PREPARE schema_check FROM @text", conn);
             prepare.Parameters.AddWithValue("@text", text);
             try
@@ -49,4 +50,7 @@ public partial class SqlMatchesSchemaTests : DatabaseTest
 
     [GeneratedRegex(@"(?<![@\w])@\w+")]
     private static partial Regex Parameter();
+
+    [GeneratedRegex(@"\bIN\s+@\w+", RegexOptions.IgnoreCase)]
+    private static partial Regex ListParameter();
 }

@@ -88,7 +88,7 @@ internal sealed class CleanupWorker(
             catch (Exception ex) when (ex is not OperationCanceledException || !stopping.IsCancellationRequested)
             {
                 var step = (await mediator.Send(new GetFailoverQuery(failover.Id), CancellationToken.None))?.CurrentStep;
-                var reason = $"{(step is null ? "cleanup" : $"step '{step}'")} failed: {ex.Message}. Fix the cause and POST /api/v1/failovers/{failover.Id}/cleanup again; every step is safe to repeat";
+                var reason = $"{(step is null ? "cleanup" : $"step '{step}'")} failed: {ex.Message.TrimEnd('.')}. Fix the cause and POST /api/v1/failovers/{failover.Id}/cleanup again; every step is safe to repeat";
                 CleanupLog.Failed(logger, failover.Id, reason);
                 await mediator.Send(new EndFailoverCleanupCommand(failover.Id, reason), CancellationToken.None);
             }

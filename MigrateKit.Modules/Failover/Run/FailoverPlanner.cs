@@ -236,6 +236,8 @@ internal sealed class FailoverPlanner(IMediator mediator, FailoverOptions option
         ReplicationStatuses.FailedOver => $"Replication {replication.Id} has been failed over already.",
         ReplicationStatuses.Cancelled => $"Replication {replication.Id} is cancelled.",
         ReplicationStatuses.Replicating => $"Replication {replication.Id} is syncing; fail over once the sync has ended.",
+        _ when replication.HoldReason is { } hold =>
+            $"Replication {replication.Id} is held ('{hold}'): another failover or an operator is using its volumes.",
         _ when replication.LastSyncCompletedAt is null => $"Replication {replication.Id} has not completed a sync yet; there is nothing to fail over.",
         ReplicationStatuses.Failed =>
             $"The last sync of replication {replication.Id} failed ({replication.ErrorMessage}); its volumes may hold a half-copied state. Run a sync that completes first.",

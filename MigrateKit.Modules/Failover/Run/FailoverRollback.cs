@@ -130,7 +130,7 @@ internal sealed class FailoverRollback(FailoverStore store, IMediator mediator, 
         catch (Exception ex) when (!ct.IsCancellationRequested)
         {
             await scope.WarnAsync($"rollback stopped at '{current}': {ex.Message}", CancellationToken.None);
-            return new RollbackOutcome(id, done, $"'{current}': {ex.Message}", note);
+            return new RollbackOutcome(id, done, $"'{current}': {ex.Message.TrimEnd('.')}", note);
         }
     }
 

@@ -35,7 +35,6 @@ internal sealed class FailoverRun(
     {
         await scope.InfoAsync(
             $"{row.JobType} failover {row.Id} of VM {row.VmId} (replication {row.ReplicationJobId}) as OSSEA VM '{row.Options.VmName}'", ct);
-        string? failedStep = null;
         try
         {
             _plan = await StepAsync(FailoverSteps.Preflight, c => planner.PreflightAsync(row, scope, c), ct);
@@ -48,16 +47,14 @@ internal sealed class FailoverRun(
             {
                 await StepAsync(FailoverSteps.Snapshot, SnapshotAsync, ct);
             }
-            if (_plan.IsWindows)
-            {
-                if (IsTest)
-                {
-                    await StepAsync(FailoverSteps.Virtio, InjectVirtioAsync, ct);
-                }
-            }
-            else
+            if (!_plan.IsWindows)
             {
                 await scope.InfoAsync($"guest {_plan.Spec.GuestId ?? "unknown"} is not Windows: no VirtIO driver injection", ct);
+            }
+            else if (IsTest)
+            {
+                // While the root volume is still attached to the OMA, where the tool can reach it.
+                await StepAsync(FailoverSteps.Virtio, InjectVirtioAsync, ct);
             }
             if (!IsTest)
             {
@@ -84,7 +81,7 @@ internal sealed class FailoverRun(
         }
         catch (Exception ex) when (!ct.IsCancellationRequested)
         {
-            failedStep ??= await CurrentStepAsync();
+            var failedStep = await CurrentStepAsync();
             if (failedStep == FailoverSteps.MarkFailedOver && await ReplicationEndedAsync())
             {
                 // The replication did end (only the answer was lost): the cutover is complete, not to be undone.
@@ -92,7 +89,7 @@ internal sealed class FailoverRun(
                 await store.EndAsync(row.Id, FailoverStatuses.Running, FailoverStatuses.Completed, null, Now, CancellationToken.None);
                 return;
             }
-            var reason = $"{failedStep ?? "failover"} failed: {ex.Message}";
+            var reason = $"{failedStep ?? "failover"} failed: {ex.Message.TrimEnd('.')}";
             var outcome = await rollback.RunAsync(row.Id, failedStep, scope, ct);
             var status = outcome.Succeeded ? FailoverStatuses.Failed : FailoverStatuses.RollbackFailed;
             var message = $"{reason}. {outcome.Describe()}";

@@ -31,7 +31,8 @@ internal static class RequestSync
 
 internal static class CancelReplication
 {
-    internal sealed class Handler(ReplicationStore store, ReplicationViews views, LeftoverSnapshots snapshots, IJobTracker jobs, TimeProvider time)
+    internal sealed class Handler(
+        ReplicationStore store, ReplicationViews views, ReplicationRunner runner, LeftoverSnapshots snapshots, IJobTracker jobs, TimeProvider time)
         : IRequestHandler<CancelReplicationCommand, ReplicationJobView>
     {
         public async Task<ReplicationJobView> Handle(CancelReplicationCommand c, CancellationToken cancellationToken)
@@ -42,8 +43,9 @@ internal static class CancelReplication
                 throw new ConflictException($"Replication {c.Id} has been failed over; there is nothing to cancel.");
             }
             await store.SetStatusAsync(c.Id, ReplicationStatuses.Cancelled, "cancelled by an operator", time.GetUtcNow().UtcDateTime, cancellationToken);
-            // A running sync removes its own snapshot when it sees the cancel; a job at rest may still hold one.
-            if (job.Status != ReplicationStatuses.Replicating)
+            // A running sync removes its own snapshot when it sees the cancel; a job at rest (or left
+            // 'replicating' by a stopped OMA, with no run here) may still hold one.
+            if (job.Status != ReplicationStatuses.Replicating || !runner.IsRunning(c.Id))
             {
                 await snapshots.RemoveAsync(job, jobs.Current!, cancellationToken);
             }

@@ -83,17 +83,9 @@ internal static class CreateVirtualMachine
                     var request = await BuildDeployAsync(client, config, c, ct);
                     using (var watch = DeployWatch.Begin(PublishAsync))
                     {
-                        try
-                        {
-                            vm = await client.DeployVirtualMachineAsync(request, clients.Operation("create_vm"), ct);
-                        }
-                        catch (OsseaException)
-                        {
-                            // A failed deploy job may still leave the VM (CloudStack keeps it in Error): whoever
-                            // heard of it must be able to remove it, so its failure is reported after the notification.
-                            watch.ThrowIfCallbackFailed();
-                            throw;
-                        }
+                        // A deploy job that fails leaves its VM in Error: the notification (sent at the job's
+                        // start) already let the owner record it for removal, and the deploy error is what surfaces.
+                        vm = await client.DeployVirtualMachineAsync(request, clients.Operation("create_vm"), ct);
                         watch.ThrowIfCallbackFailed();
                     }
                     // At the latest now (a lost answer, or an OSSEA that gave no id at the job's start).
