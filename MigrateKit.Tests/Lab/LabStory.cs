@@ -19,7 +19,7 @@ internal sealed record LabDisk(int DeviceKey, string Image, string Role)
 /// </summary>
 internal sealed class LabStory(LabEnvironment env, LabReport report)
 {
-    private const string VmName = "mk-multi-disk";
+    private const string VmName = "mk-lab";
     private static readonly TimeSpan SyncTimeout = TimeSpan.FromMinutes(10);
     private static readonly TimeSpan FailoverTimeout = TimeSpan.FromMinutes(5);
 

@@ -294,6 +294,40 @@ func addFixtureVMs(ctx context.Context, model *simulator.Model) error {
 		}
 	}
 
+	// mk-lab: the lab's VM (scripts/lab): 2 thin disks, a NIC on a distributed port group and one
+	// on a standard network, powered on.
+	{
+		name := "mk-lab"
+		var devices object.VirtualDeviceList
+		scsi, err := devices.CreateSCSIController("pvscsi")
+		if err != nil {
+			return err
+		}
+		devices = append(devices, scsi)
+		for i, kb := range []int64{1 << 20, 512 << 10} { // KB: 1 GiB, 512 MiB
+			disk := devices.CreateDisk(scsi.(types.BaseVirtualController), ds.Reference(),
+				fmt.Sprintf("[LocalDS_0] %s/disk%d.vmdk", name, i+1))
+			disk.CapacityInKB = kb
+			devices = append(devices, disk)
+		}
+		nic1, err := devices.CreateEthernetCard("vmxnet3", dvBacking)
+		if err != nil {
+			return err
+		}
+		nic2, err := devices.CreateEthernetCard("vmxnet3", stdBacking)
+		if err != nil {
+			return err
+		}
+		devices = append(devices, nic1, nic2)
+		spec := types.VirtualMachineConfigSpec{
+			Name: name, GuestId: string(types.VirtualMachineGuestOsIdentifierDebian11_64Guest),
+			NumCPUs: 2, MemoryMB: 1024, Files: &types.VirtualMachineFileInfo{VmPathName: "[LocalDS_0]"},
+		}
+		if err := create(spec, devices, true); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+
 	// mk-legacy-hw4: hardware version 4, which cannot have CBT.
 	{
 		name := "mk-legacy-hw4"

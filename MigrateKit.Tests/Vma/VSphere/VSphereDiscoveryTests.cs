@@ -15,13 +15,13 @@ public sealed class VSphereDiscoveryTests : VcSimFixture
         await using var client = Sim.CreateClient();
         var vms = await client.DiscoverVmsAsync(Ct);
 
-        // VPX: 2 VMs on the standalone host DC0_H0, 2 in cluster DC0_C0; plus mk-multi-disk and mk-legacy-hw4.
+        // VPX: 2 VMs on the standalone host DC0_H0, 2 in cluster DC0_C0; plus mk-multi-disk, mk-lab and mk-legacy-hw4.
         Assert.That(vms.Select(v => v.Name), Is.EquivalentTo(new[]
         {
-            "DC0_H0_VM0", "DC0_H0_VM1", "DC0_C0_RP0_VM0", "DC0_C0_RP0_VM1", "mk-multi-disk", "mk-legacy-hw4",
+            "DC0_H0_VM0", "DC0_H0_VM1", "DC0_C0_RP0_VM0", "DC0_C0_RP0_VM1", "mk-multi-disk", "mk-lab", "mk-legacy-hw4",
         }));
-        Assert.That(vms.Select(v => v.Ref.Value).Distinct().Count(), Is.EqualTo(6));
-        Assert.That(vms.Select(v => v.InstanceUuid).Distinct().Count(), Is.EqualTo(6));
+        Assert.That(vms.Select(v => v.Ref.Value).Distinct().Count(), Is.EqualTo(7));
+        Assert.That(vms.Select(v => v.InstanceUuid).Distinct().Count(), Is.EqualTo(7));
         Assert.That(vms.All(v => !string.IsNullOrEmpty(v.InstanceUuid)));
 
         var vm0 = vms.Single(v => v.Name == "DC0_H0_VM0");

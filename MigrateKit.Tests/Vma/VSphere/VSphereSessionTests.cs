@@ -127,7 +127,7 @@ public sealed class VSphereIdleSessionTests : VcSimFixture
 
         var vms = await client.DiscoverVmsAsync(ct);
 
-        Assert.That(vms, Has.Count.EqualTo(6));
+        Assert.That(vms, Has.Count.EqualTo(7));
         Assert.That(client.LoginCount, Is.EqualTo(2));
     }
 }
