@@ -231,7 +231,7 @@ public class VirtualMachineLifecycleTests : DatabaseTest
     }
 
     [Test]
-    public async Task A_template_root_that_cannot_be_deleted_is_named_in_the_error()
+    public async Task A_template_root_that_cannot_be_deleted_is_named_in_the_error_and_deleted_by_the_retry()
     {
         await using var env = await VmTestEnvironment.StartAsync(ConnectionString);
         env.Emulator.Faults.FailAllCalls("deleteVolume", 530, "Failed to delete volume");
@@ -244,9 +244,9 @@ public class VirtualMachineLifecycleTests : DatabaseTest
 
         Assert.Multiple(async () =>
         {
-            Assert.That(error!.Message, Does.Contain(templateRoot.Id).And.Contain("delete it in OSSEA by hand"));
+            Assert.That(error!.Message, Does.Contain(templateRoot.Id).And.Contain("a retry of this create deletes it"));
             Assert.That(env.Emulator.Volume(templateRoot.Id)!.VirtualMachineId, Is.Null, "detached");
-            Assert.That(env.Emulator.Volume(templateRoot.Id)!.Removed, Is.False);
+            Assert.That(env.Emulator.Volume(templateRoot.Id)!.Removed, Is.True, "the retry found it by its ROOT-<n> name and deleted it");
             Assert.That(retried.VmId, Is.EqualTo(seen.Notification.VmId), "the VM itself is usable after a retry");
             Assert.That((await OperationsAsync("create_vm")).Select(o => o.Status), Is.EqualTo(new[] { "failed", "completed" }));
         });

@@ -179,6 +179,7 @@ internal static class CreateVirtualMachine
             var attached = await client.ListVolumesAsync(new OsseaVolumeQuery(VirtualMachineId: vm.Id), ct);
             var managed = await store.ManagedVolumeIdsAsync(attached.Select(v => v.Id).ToList(), ct);
             var templateRoots = attached.Where(v => string.Equals(v.Type, "ROOT", StringComparison.OrdinalIgnoreCase) && !managed.Contains(v.Id)).ToList();
+            await DeleteDetachedTemplateRootAsync(client, vm, ct);
             if (templateRoots.Count == 0)
             {
                 return;
@@ -199,10 +200,36 @@ internal static class CreateVirtualMachine
                 {
                     // Detached, it no longer points at its VM: a retry could not find it again, so name it here.
                     throw new OsseaCleanupException(
-                        $"The template ROOT disk {root.Id} of VM {vm.Id} was detached but could not be deleted; delete it in OSSEA by hand. {ex.Message}", ex);
+                        $"The template ROOT disk {root.Id} of VM {vm.Id} was detached but could not be deleted; a retry of this create deletes it (or delete it in OSSEA). {ex.Message}", ex);
                 }
             }
         }
+
+        /// <summary>
+        /// An earlier attempt may have detached the template ROOT and then failed to delete it. OSSEA
+        /// names a VM's ROOT disk <c>ROOT-&lt;n&gt;</c> after the number in its instance name
+        /// (<c>i-&lt;account&gt;-&lt;n&gt;-VM</c>), so the retry finds it by that name, detached and unmanaged.
+        /// </summary>
+        private async Task DeleteDetachedTemplateRootAsync(IOsseaClient client, OsseaVirtualMachine vm, CancellationToken ct)
+        {
+            if (InstanceNumber(vm.InstanceName) is not { } number)
+            {
+                return;
+            }
+            var name = $"ROOT-{number}";
+            var candidates = (await client.ListVolumesAsync(new OsseaVolumeQuery(Name: name), ct))
+                .Where(v => v.Name == name && string.Equals(v.Type, "ROOT", StringComparison.OrdinalIgnoreCase) && string.IsNullOrEmpty(v.VirtualMachineId))
+                .ToList();
+            var managed = await store.ManagedVolumeIdsAsync(candidates.Select(v => v.Id).ToList(), ct);
+            foreach (var leftover in candidates.Where(v => !managed.Contains(v.Id)))
+            {
+                await Log($"deleting the template ROOT disk {leftover.Id} ({name}) that an earlier attempt detached from VM {vm.Id}", ct);
+                await client.DeleteVolumeAsync(leftover.Id, ct);
+            }
+        }
+
+        private static string? InstanceNumber(string? instanceName) =>
+            instanceName?.Split('-') is ["i", _, var number, "VM"] && number.All(char.IsAsciiDigit) ? number : null;
 
         private static RequestValidationException Invalid(string field, string message) =>
             new(new Dictionary<string, string[]> { [field] = [message] });
