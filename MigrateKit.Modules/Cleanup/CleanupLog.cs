@@ -5,10 +5,6 @@ namespace MigrateKit.Modules.Cleanup;
 /// <summary>Infrastructure logging of the Cleanup module; what a cleanup does goes to the job log.</summary>
 internal static partial class CleanupLog
 {
-    [LoggerMessage(EventId = 1000, EventName = "CleanupScanFailed", Level = LogLevel.Error,
-        Message = "Cleanup worker: looking for cleanups to run failed; trying again")]
-    public static partial void ScanFailed(ILogger logger, Exception ex);
-
     [LoggerMessage(EventId = 1001, EventName = "CleanupCrashed", Level = LogLevel.Error,
         Message = "Cleanup worker: the cleanup of failover {FailoverId} ended unexpectedly")]
     public static partial void Crashed(ILogger logger, Guid failoverId, Exception ex);

@@ -5,10 +5,6 @@ namespace MigrateKit.Modules.Failover;
 /// <summary>Infrastructure logging of the Failover module; what a failover does goes to the job log.</summary>
 internal static partial class FailoverLog
 {
-    [LoggerMessage(EventId = 900, EventName = "FailoverScanFailed", Level = LogLevel.Error,
-        Message = "Failover worker: looking for failovers to run failed; trying again")]
-    public static partial void ScanFailed(ILogger logger, Exception ex);
-
     [LoggerMessage(EventId = 901, EventName = "FailoverRunCrashed", Level = LogLevel.Error,
         Message = "Failover worker: failover {FailoverId} ended unexpectedly")]
     public static partial void RunCrashed(ILogger logger, Guid failoverId, Exception ex);

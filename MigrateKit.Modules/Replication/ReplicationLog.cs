@@ -5,10 +5,6 @@ namespace MigrateKit.Modules.Replication;
 /// <summary>Infrastructure logging of the Replication module; what a run does goes to the job log.</summary>
 internal static partial class ReplicationLog
 {
-    [LoggerMessage(EventId = 800, EventName = "ReplicationScanFailed", Level = LogLevel.Error,
-        Message = "Replication worker: looking for due jobs failed; trying again")]
-    public static partial void ScanFailed(ILogger logger, Exception ex);
-
     [LoggerMessage(EventId = 801, EventName = "ReplicationRunCrashed", Level = LogLevel.Error,
         Message = "Replication worker: the run of job {JobId} ended unexpectedly")]
     public static partial void RunCrashed(ILogger logger, Guid jobId, Exception ex);

@@ -1,10 +1,10 @@
 using MediatR;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using MigrateKit.Modules.Cleanup.Run;
 using MigrateKit.Modules.Core.Contracts;
 using MigrateKit.Modules.Core.JobLog;
+using MigrateKit.Modules.Core.Work;
 using MigrateKit.Modules.Failover.Contracts;
 
 namespace MigrateKit.Modules.Cleanup.Workers;
@@ -18,48 +18,20 @@ internal sealed class CleanupWorker(
     CleanupSignal signal,
     CleanupOptions options,
     TimeProvider time,
-    ILogger<CleanupWorker> logger) : BackgroundService
+    ILogger<CleanupWorker> logger) : ScanningWorker(signal, time, logger)
 {
-    private readonly Dictionary<Guid, Task> _running = [];
+    protected override TimeSpan ScanInterval => options.ScanInterval;
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task ScanAsync(CancellationToken ct)
     {
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                await ScanAsync(stoppingToken);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                CleanupLog.ScanFailed(logger, ex);
-            }
-            try
-            {
-                await signal.WaitAsync(options.ScanInterval, time, stoppingToken);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-        }
-        await Task.WhenAll(_running.Values).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-    }
-
-    private async Task ScanAsync(CancellationToken ct)
-    {
-        foreach (var done in _running.Where(r => r.Value.IsCompleted).Select(r => r.Key).ToList())
-        {
-            _running.Remove(done);
-        }
         IReadOnlyList<FailoverView> waiting;
         await using (var scope = scopes.CreateAsyncScope())
         {
             waiting = await scope.ServiceProvider.GetRequiredService<IMediator>().Send(new ListFailoversQuery(FailoverStatuses.CleaningUp), ct);
         }
-        foreach (var failover in waiting.Where(f => !_running.ContainsKey(f.Id)))
+        foreach (var failover in waiting)
         {
-            _running[failover.Id] = Task.Run(() => RunOneAsync(failover, ct), CancellationToken.None);
+            TryStart(failover.Id, () => RunOneAsync(failover, ct));
         }
     }
 
@@ -89,7 +61,7 @@ internal sealed class CleanupWorker(
             {
                 var step = (await mediator.Send(new GetFailoverQuery(failover.Id), CancellationToken.None))?.CurrentStep;
                 var reason = $"{(step is null ? "cleanup" : $"step '{step}'")} failed: {ex.Message.TrimEnd('.')}. Fix the cause and POST /api/v1/failovers/{failover.Id}/cleanup again; every step is safe to repeat";
-                CleanupLog.Failed(logger, failover.Id, reason);
+                CleanupLog.Failed(Logger, failover.Id, reason);
                 await mediator.Send(new EndFailoverCleanupCommand(failover.Id, reason), CancellationToken.None);
             }
         }
@@ -99,7 +71,7 @@ internal sealed class CleanupWorker(
         }
         catch (Exception ex)
         {
-            CleanupLog.Crashed(logger, failover.Id, ex);
+            CleanupLog.Crashed(Logger, failover.Id, ex);
         }
     }
 }

@@ -1,9 +1,9 @@
 using MediatR;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using MigrateKit.Modules.Core.Contracts;
 using MigrateKit.Modules.Core.JobLog;
+using MigrateKit.Modules.Core.Work;
 using MigrateKit.Modules.Failover.Contracts;
 using MigrateKit.Modules.Failover.Data;
 using MigrateKit.Modules.Failover.Run;
@@ -23,53 +23,22 @@ internal sealed class FailoverWorker(
     FailoverSignal signal,
     FailoverOptions options,
     TimeProvider time,
-    ILogger<FailoverWorker> logger) : BackgroundService
+    ILogger<FailoverWorker> logger) : ScanningWorker(signal, time, logger)
 {
     public const string InterruptedReason = "interrupted: the OMA stopped while this failover ran";
 
-    private readonly Dictionary<Guid, Task> _running = [];
+    protected override TimeSpan ScanInterval => options.ScanInterval;
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    // Runs see the host's stopping token: they stop where they are and stay 'running'; the next start rolls them back.
+    protected override async Task ScanAsync(CancellationToken ct)
     {
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                await ScanAsync(stoppingToken);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                FailoverLog.ScanFailed(logger, ex);
-            }
-            try
-            {
-                await signal.WaitAsync(options.ScanInterval, time, stoppingToken);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-        }
-        // Runs see the same token: they stop where they are and stay 'running'; the next start rolls them back.
-        await Task.WhenAll(_running.Values).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-    }
-
-    private async Task ScanAsync(CancellationToken ct)
-    {
-        foreach (var done in _running.Where(r => r.Value.IsCompleted).Select(r => r.Key).ToList())
-        {
-            _running.Remove(done);
-        }
         foreach (var id in await store.WorkAsync(ct))
         {
-            if (_running.Count >= options.MaxConcurrent)
+            if (RunningCount >= options.MaxConcurrent)
             {
                 break;
             }
-            if (!_running.ContainsKey(id))
-            {
-                _running[id] = Task.Run(() => RunOneAsync(id, ct), CancellationToken.None);
-            }
+            TryStart(id, () => RunOneAsync(id, ct));
         }
     }
 
@@ -96,11 +65,11 @@ internal sealed class FailoverWorker(
         }
         catch (FailoverException ex)
         {
-            FailoverLog.Failed(logger, id, ex.Message);
+            FailoverLog.Failed(Logger, id, ex.Message);
         }
         catch (Exception ex)
         {
-            FailoverLog.RunCrashed(logger, id, ex);
+            FailoverLog.RunCrashed(Logger, id, ex);
         }
     }
 
@@ -112,7 +81,7 @@ internal sealed class FailoverWorker(
 
     private async Task RunAsync(FailoverRow row, CancellationToken stopping)
     {
-        if (!await store.ClaimAsync(row.Id, time.GetUtcNow().UtcDateTime, stopping))
+        if (!await store.ClaimAsync(row.Id, Time.GetUtcNow().UtcDateTime, stopping))
         {
             return;
         }
@@ -123,7 +92,7 @@ internal sealed class FailoverWorker(
         await tracker.RunJobAsync(start, async (job, ct) =>
         {
             var run = new FailoverRun(row, job, store, services.GetRequiredService<IMediator>(), services.GetRequiredService<FailoverPlanner>(),
-                services.GetRequiredService<VirtioInjector>(), services.GetRequiredService<FailoverRollback>(), time);
+                services.GetRequiredService<VirtioInjector>(), services.GetRequiredService<FailoverRollback>(), Time);
             await run.ExecuteAsync(ct);
             return true;
         }, stopping);
@@ -131,7 +100,7 @@ internal sealed class FailoverWorker(
 
     private async Task RecoverAsync(FailoverRow row, CancellationToken stopping)
     {
-        FailoverLog.Interrupted(logger, row.Id);
+        FailoverLog.Interrupted(Logger, row.Id);
         await using var scope = scopes.CreateAsyncScope();
         var services = scope.ServiceProvider;
         var mediator = services.GetRequiredService<IMediator>();
@@ -144,14 +113,14 @@ internal sealed class FailoverWorker(
             if (row.JobType == FailoverTypes.Live && replication?.Status == ReplicationStatuses.FailedOver)
             {
                 // It stopped after its last step: the VM runs and the replication ended.
-                await store.EndAsync(row.Id, FailoverStatuses.Running, FailoverStatuses.Completed, null, time.GetUtcNow().UtcDateTime, CancellationToken.None);
+                await store.EndAsync(row.Id, FailoverStatuses.Running, FailoverStatuses.Completed, null, Time.GetUtcNow().UtcDateTime, CancellationToken.None);
                 await job.InfoAsync("the replication had already ended: the live failover is complete", ct);
                 return true;
             }
             var outcome = await services.GetRequiredService<FailoverRollback>().RunAsync(row.Id, row.CurrentStep, job, ct);
             var message = $"{InterruptedReason} at step '{row.CurrentStep ?? "none"}'. {outcome.Describe()}";
             await store.EndAsync(row.Id, FailoverStatuses.Running, outcome.Succeeded ? FailoverStatuses.Failed : FailoverStatuses.RollbackFailed,
-                message, time.GetUtcNow().UtcDateTime, CancellationToken.None);
+                message, Time.GetUtcNow().UtcDateTime, CancellationToken.None);
             if (!outcome.Succeeded)
             {
                 throw new FailoverException(message);

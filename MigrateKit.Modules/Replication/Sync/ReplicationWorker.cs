@@ -1,5 +1,5 @@
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using MigrateKit.Modules.Core.Work;
 using MigrateKit.Modules.Replication.Data;
 
 namespace MigrateKit.Modules.Replication.Sync;
@@ -15,40 +15,20 @@ internal sealed class ReplicationWorker(
     ReplicationStore store,
     ReplicationOptions options,
     TimeProvider time,
-    ILogger<ReplicationWorker> logger) : BackgroundService
+    ILogger<ReplicationWorker> logger) : ScanningWorker(signal: null, time, logger)
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                await ScanAsync(stoppingToken);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                ReplicationLog.ScanFailed(logger, ex);
-            }
-            try
-            {
-                await Task.Delay(options.ScanInterval, time, stoppingToken);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-        }
-        // Runs see the same token: they stop where they are and stay 'replicating' for the next start.
-        await runner.WhenAllAsync().ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-    }
+    protected override TimeSpan ScanInterval => options.ScanInterval;
 
-    private async Task ScanAsync(CancellationToken ct)
+    // Runs see the host's stopping token: they stop where they are and stay 'replicating' for the next start.
+    protected override Task WhenOtherRunsEndAsync() => runner.WhenAllAsync();
+
+    protected override async Task ScanAsync(CancellationToken ct)
     {
         if (runner.RunningCount >= options.MaxConcurrentJobs)
         {
             return;
         }
-        foreach (var id in await store.DueJobsAsync(time.GetUtcNow().UtcDateTime, ct))
+        foreach (var id in await store.DueJobsAsync(Time.GetUtcNow().UtcDateTime, ct))
         {
             if (runner.RunningCount >= options.MaxConcurrentJobs)
             {
