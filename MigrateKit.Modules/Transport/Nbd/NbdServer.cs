@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using MigrateKit.Modules.Transport.Tunnel;
 
 namespace MigrateKit.Modules.Transport.Nbd;
 
@@ -96,8 +97,10 @@ public sealed class NbdServer : IAsyncDisposable
     public Task ServeAsync(Stream stream, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(
-            bufferSize: _options.ReceiveBufferSize, minimumReadSize: 64 * 1024, leaveOpen: true));
+        // A tunnel stream's bytes already sit in a pipe: parse them there instead of copying them out.
+        var reader = stream is TunnelStream tunnel
+            ? tunnel.Input
+            : PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: _options.ReceiveBufferSize, minimumReadSize: 64 * 1024, leaveOpen: true));
         var writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024, leaveOpen: true));
         return ServeCoreAsync(new DuplexPipe(reader, writer), stream, ct);
     }
