@@ -22,6 +22,15 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# nbdkit writes its pid file from the forked daemon: wait for it.
+read_pid() {
+    local i
+    for i in $(seq 1 100); do
+        [ -s "$1" ] && { cat "$1"; return 0; }
+        sleep 0.1
+    done
+    mk_die "no pid file $1"
+}
 wait_nbd() {
     local uri=$1 i
     for i in $(seq 1 100); do
@@ -56,7 +65,7 @@ scripts/oma nbd-serve --listen "127.0.0.1:$port_ours" --export "disk=$dir/ours.i
 oma_pid=$!
 port_nbdkit=$(free_port)
 nbdkit -P "$dir/nbdkit.pid" -p "$port_nbdkit" -i 127.0.0.1 file "$dir/nbdkit.img"
-nbdkit_pid=$(cat "$dir/nbdkit.pid")
+nbdkit_pid=$(read_pid "$dir/nbdkit.pid")
 uri_ours="nbd://127.0.0.1:$port_ours/disk"
 uri_nbdkit="nbd://127.0.0.1:$port_nbdkit/"
 wait_nbd "$uri_ours"

@@ -48,6 +48,15 @@ wait_nbd() {
     mk_die "no NBD server answered at $*"
 }
 now() { date +%s%N; }
+# nbdkit writes its pid file from the forked daemon: wait for it.
+read_pid() {
+    local i
+    for i in $(seq 1 100); do
+        [ -s "$1" ] && { cat "$1"; return 0; }
+        sleep 0.1
+    done
+    mk_die "no pid file $1"
+}
 
 mk_log "building migratekit-oma and migratekit-vma (Release)"
 scripts/oma --help >/dev/null
@@ -91,12 +100,12 @@ wait_port "$tunnel_port"
 # --- nbdkit peers, plain and TLS (PSK; the key never appears on a command line).
 plain_port=$(free_port)
 nbdkit -P "$dir/plain.pid" -p "$plain_port" -i 127.0.0.1 file "$dir/plain.img"
-plain_pid=$(cat "$dir/plain.pid")
+plain_pid=$(read_pid "$dir/plain.pid")
 printf 'bench:%s\n' "$(openssl rand -hex 32)" > "$dir/keys.psk"
 chmod 600 "$dir/keys.psk"
 tls_port=$(free_port)
 nbdkit -P "$dir/tls.pid" -p "$tls_port" -i 127.0.0.1 --tls=require --tls-psk="$dir/keys.psk" file "$dir/tls.img"
-tls_pid=$(cat "$dir/tls.pid")
+tls_pid=$(read_pid "$dir/tls.pid")
 uri_plain="nbd://127.0.0.1:$plain_port/"
 uri_tls="nbds://bench@127.0.0.1:$tls_port/?tls-psk-file=$dir/keys.psk"
 wait_nbd "$uri_plain"
