@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using MigrateKit.Modules.Transport.Tunnel;
 
 namespace MigrateKit.Modules.Transport.Nbd;
 
@@ -21,6 +22,16 @@ public sealed class NbdServerOptions
 
     /// <summary>Size of the pooled receive buffers for stream transports (a WRITE is written from them in place).</summary>
     public int ReceiveBufferSize { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// TCP connections get a thread each that makes blocking socket calls (nbdkit's model): no
+    /// epoll and thread-pool hop per receive, WRITE replies batched. Otherwise they use pipes
+    /// and async I/O like tunnel streams.
+    /// </summary>
+    public bool BlockingConnections { get; set; } = true;
+
+    /// <summary>With <see cref="BlockingConnections"/>, a reply that cannot be sent within this time (the client stopped reading) drops the connection.</summary>
+    public TimeSpan SendTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 }
@@ -86,8 +97,10 @@ public sealed class NbdServer : IAsyncDisposable
     public Task ServeAsync(Stream stream, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(
-            bufferSize: _options.ReceiveBufferSize, minimumReadSize: 64 * 1024, leaveOpen: true));
+        // A tunnel stream's bytes already sit in a pipe: parse them there instead of copying them out.
+        var reader = stream is TunnelStream tunnel
+            ? tunnel.Input
+            : PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: _options.ReceiveBufferSize, minimumReadSize: 64 * 1024, leaveOpen: true));
         var writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024, leaveOpen: true));
         return ServeCoreAsync(new DuplexPipe(reader, writer), stream, ct);
     }
@@ -145,7 +158,65 @@ public sealed class NbdServer : IAsyncDisposable
                 continue;
             }
             var id = Interlocked.Increment(ref _nextConnectionId);
-            _connections[id] = ServeSocketAsync(socket, id, ct);
+            var served = ServeSocket(socket, id, ct);
+            if (!_options.BlockingConnections)
+            {
+                _connections[id] = served;
+            }
+        }
+    }
+
+    private Task ServeSocket(Socket socket, long id, CancellationToken ct)
+    {
+        if (!_options.BlockingConnections)
+        {
+            return ServeSocketAsync(socket, id, ct);
+        }
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                ServeSocketBlocking(socket, id, ct);
+            }
+            finally
+            {
+                _connections.TryRemove(id, out _);
+                done.SetResult();
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "nbd-connection",
+        };
+        // Registered before the thread starts, so its removal always comes after.
+        _connections[id] = done.Task;
+        thread.Start();
+        return done.Task;
+    }
+
+    private void ServeSocketBlocking(Socket socket, long id, CancellationToken ct)
+    {
+        try
+        {
+            socket.NoDelay = true;
+            socket.SendTimeout = (int)Math.Clamp(_options.SendTimeout.TotalMilliseconds, 1, int.MaxValue);
+            NbdLog.ConnectionOpened(_logger, id, socket.RemoteEndPoint?.ToString() ?? "?");
+            using var stream = new BlockingSocketStream(socket);
+            var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 4096, leaveOpen: true));
+            var writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024, leaveOpen: true));
+            var connection = new NbdServerConnection(new DuplexPipe(reader, writer), Exports, _options, _logger, id, stream, socket);
+            // Every socket call blocks, so the handshake's awaits finish on this thread and
+            // transmission then runs here too (NbdServerConnection.TransmitBlocking).
+            connection.RunAsync(ct).GetAwaiter().GetResult();
+        }
+        catch (Exception ex)
+        {
+            NbdLog.ConnectionFailed(_logger, id, ex);
+        }
+        finally
+        {
+            socket.Dispose();
         }
     }
 

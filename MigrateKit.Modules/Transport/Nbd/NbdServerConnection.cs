@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Pipelines;
+using System.Net.Sockets;
 using System.Text;
 using Microsoft.Extensions.Logging;
 
@@ -8,8 +9,11 @@ namespace MigrateKit.Modules.Transport.Nbd;
 
 /// <summary>
 /// One client of the server: the fixed-newstyle handshake, then transmission. WRITE payloads are
-/// written straight from the pipe's segments as they arrive (no copy, no 32 MiB buffering); every
+/// written straight from the receive buffers as they arrive (no copy, no 32 MiB buffering); every
 /// other request runs concurrently and replies through the single <see cref="NbdReplyWriter"/>.
+/// With a blocking socket (the TCP listener's connections, each on its own thread) transmission
+/// runs in <see cref="NbdDirectReceiver"/> and WRITE replies are batched; otherwise (tunnel
+/// streams, pipes) it reads the input pipe.
 /// </summary>
 internal sealed class NbdServerConnection
 {
@@ -27,6 +31,7 @@ internal sealed class NbdServerConnection
     private readonly NbdReplyWriter _replies;
     private readonly SemaphoreSlim _inFlight;
     private readonly List<ReadOnlyMemory<byte>> _segments = new(64);
+    private readonly Socket? _blockingSocket;
 
     private bool _noZeroes;
     private bool _structured;
@@ -35,9 +40,19 @@ internal sealed class NbdServerConnection
     private string _exportName = "";
     private CancellationToken _abort;
 
+    /// <param name="directOutput">The stream under <paramref name="transport"/>'s output, for large READ data and synchronous replies.</param>
+    /// <param name="blockingSocket">
+    /// The socket under <paramref name="transport"/> when every call on it blocks (a
+    /// <see cref="BlockingSocketStream"/>): transmission then receives from it directly.
+    /// </param>
     public NbdServerConnection(IDuplexPipe transport, NbdExportTable exports, NbdServerOptions options, ILogger logger, long id,
-        Stream? directOutput = null)
+        Stream? directOutput = null, Socket? blockingSocket = null)
     {
+        if (blockingSocket is not null && directOutput is null)
+        {
+            throw new ArgumentException("a blocking socket needs its direct output stream", nameof(directOutput));
+        }
+        _blockingSocket = blockingSocket;
         _transport = transport;
         _exports = exports;
         _options = options;
@@ -54,22 +69,34 @@ internal sealed class NbdServerConnection
         // must not keep requests, and so the connection, alive).
         using var abort = CancellationTokenSource.CreateLinkedTokenSource(ct);
         _abort = abort.Token;
+        // A blocked socket call does not watch a token: shutting the socket down wakes it.
+        using var stopping = _blockingSocket is null ? default : ct.UnsafeRegister(static s => ShutdownSocket((Socket)s!), _blockingSocket);
         try
         {
             bool transmit;
             using (var timeout = new CancellationTokenSource(_options.HandshakeTimeout, _options.TimeProvider))
             using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(ct, timeout.Token))
+            using (_blockingSocket is null ? default : timeout.Token.UnsafeRegister(static s => ShutdownSocket((Socket)s!), _blockingSocket))
             {
                 try
                 {
                     transmit = await HandshakeAsync(handshake.Token).ConfigureAwait(false);
                 }
-                catch (OperationCanceledException) when (timeout.IsCancellationRequested && !ct.IsCancellationRequested)
+                catch (Exception ex) when (ex is OperationCanceledException or IOException or NbdProtocolException
+                    && timeout.IsCancellationRequested && !ct.IsCancellationRequested)
+                {
+                    throw new NbdProtocolException("handshake timed out");
+                }
+                if (timeout.IsCancellationRequested && !ct.IsCancellationRequested)
                 {
                     throw new NbdProtocolException("handshake timed out");
                 }
             }
-            if (transmit)
+            if (transmit && _blockingSocket is not null)
+            {
+                TransmitBlocking(_blockingSocket, ct);
+            }
+            else if (transmit)
             {
                 await TransmitAsync(ct).ConfigureAwait(false);
             }
@@ -575,6 +602,130 @@ internal sealed class NbdServerConnection
                     throw new NbdProtocolException("connection closed in the middle of a request");
                 }
                 return;
+            }
+        }
+    }
+
+    /// <summary>Transmission on the connection's own thread with blocking receives (see <see cref="NbdDirectReceiver"/>).</summary>
+    private void TransmitBlocking(Socket socket, CancellationToken ct)
+    {
+        // Bytes the handshake's pipe reader already holds (a client that pipelined past GO).
+        var initial = Array.Empty<byte>();
+        if (_transport.Input.TryRead(out var buffered))
+        {
+            initial = buffered.Buffer.ToArray();
+            _transport.Input.AdvanceTo(buffered.Buffer.End);
+        }
+        var sink = new BlockingSink(this, _file!);
+        var receiver = new NbdDirectReceiver(memory => ReceiveBlocking(socket, memory.Span), _options.ReceiveBufferSize);
+        try
+        {
+            receiver.Run(initial, sink);
+            sink.SendBatchedReplies();
+        }
+        catch (Exception ex) when (ex is IOException or NbdProtocolException && ct.IsCancellationRequested)
+        {
+            throw new OperationCanceledException("the NBD server is stopping", ex, ct);
+        }
+        ct.ThrowIfCancellationRequested();
+    }
+
+    private static int ReceiveBlocking(Socket socket, Span<byte> buffer)
+    {
+        try
+        {
+            return socket.Receive(buffer);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            throw new IOException($"NBD receive failed: {ex.Message}", ex);
+        }
+    }
+
+    private static void ShutdownSocket(Socket socket)
+    {
+        try
+        {
+            socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Already closed: nothing left to wake.
+        }
+    }
+
+    /// <summary>
+    /// Runs what <see cref="NbdDirectReceiver"/> parses: WRITE payloads are written at once and
+    /// their OK replies go out in one socket write before the thread waits for more input; other
+    /// requests run concurrently on the thread pool as in the pipe path.
+    /// </summary>
+    private sealed class BlockingSink(NbdServerConnection owner, NbdBackingFile file) : INbdRequestSink
+    {
+        private const int MaxBatchedReplies = 128;
+
+        private readonly ulong[] _oks = new ulong[MaxBatchedReplies];
+        private int _okCount;
+        private NbdError _writeError;
+        private Exception? _writeException;
+
+        public void OnRequest(in NbdRequest request)
+        {
+            owner._inFlight.Wait(owner._abort);
+            var copy = request;
+            _ = Task.Run(() => owner.ProcessAsync(file, copy, owner._abort), CancellationToken.None);
+        }
+
+        public void OnWriteStart(in NbdRequest request)
+        {
+            _writeError = ValidateWrite(file, request);
+            _writeException = null;
+        }
+
+        public void OnWriteData(ReadOnlySpan<byte> data, long offset)
+        {
+            if (_writeError != NbdError.None)
+            {
+                return;
+            }
+            try
+            {
+                file.Write(data, offset);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                _writeError = NbdBackingFile.ExceptionToNbd(ex);
+                _writeException = ex;
+            }
+        }
+
+        public void OnWriteEnd(in NbdRequest request)
+        {
+            var error = _writeError;
+            if (error == NbdError.None && (request.Flags & NbdWire.CmdFlagFua) != 0)
+            {
+                error = file.DataSync();
+            }
+            if (error == NbdError.None)
+            {
+                _oks[_okCount++] = request.Cookie;
+                if (_okCount == MaxBatchedReplies)
+                {
+                    SendBatchedReplies();
+                }
+                return;
+            }
+            NbdLog.RequestFailed(owner._logger, owner._id, "WRITE", request.Offset, request.Length, error, _writeException);
+            owner._replies.SendError(request.Cookie, error, $"WRITE failed: {error}");
+        }
+
+        public void OnIdle() => SendBatchedReplies();
+
+        public void SendBatchedReplies()
+        {
+            if (_okCount > 0)
+            {
+                owner._replies.SendOks(_oks.AsSpan(0, _okCount));
+                _okCount = 0;
             }
         }
     }

@@ -38,6 +38,7 @@ internal sealed class TunnelConnection : IAsyncDisposable
     private readonly Pipe _output;
     private readonly object _sync = new();
     private readonly object _writeLock = new();
+    private readonly object _openLock = new(); // taken before _sync and _writeLock, never inside them
     private readonly Dictionary<uint, TunnelStream> _streams = [];
     private readonly AsyncPulse _connectionPulse = new();
     private readonly AsyncPulse _drainedPulse = new();
@@ -143,22 +144,27 @@ internal sealed class TunnelConnection : IAsyncDisposable
         }
 
         TunnelStream stream;
-        lock (_sync)
+        // The peer requires OPEN ids strictly increasing on the wire: taking an id and writing its
+        // OPEN happen under one lock, or concurrent opens could send 7 before 5.
+        lock (_openLock)
         {
-            if (IsClosed || IsDraining)
+            lock (_sync)
             {
-                throw new TunnelUnavailableException($"tunnel connection {Name} is {(IsClosed ? "closed" : "going away")}");
+                if (IsClosed || IsDraining)
+                {
+                    throw new TunnelUnavailableException($"tunnel connection {Name} is {(IsClosed ? "closed" : "going away")}");
+                }
+
+                var id = _nextLocalId;
+                _nextLocalId += 2;
+                _lastLocalId = id;
+                stream = new TunnelStream(this, id, service, _options.StreamWindow);
+                _streams.Add(id, stream);
             }
 
-            var id = _nextLocalId;
-            _nextLocalId += 2;
-            _lastLocalId = id;
-            stream = new TunnelStream(this, id, service, _options.StreamWindow);
-            _streams.Add(id, stream);
+            Interlocked.Increment(ref _streamsOpened);
+            WriteOpen(stream.Id, (uint)_options.StreamWindow, service);
         }
-
-        Interlocked.Increment(ref _streamsOpened);
-        WriteOpen(stream.Id, (uint)_options.StreamWindow, service);
         try
         {
             await stream.Opened.WaitAsync(_options.OpenTimeout, _time, cancellationToken).ConfigureAwait(false);

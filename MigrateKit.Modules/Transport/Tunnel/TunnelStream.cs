@@ -13,6 +13,7 @@ public sealed class TunnelStream : Stream
 {
     private readonly TunnelConnection _connection;
     private readonly Pipe _receive;
+    private TunnelStreamReader? _input;
     private readonly TaskCompletionSource _opened = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly int _receiveWindow;
     private readonly object _receiveLock = new();
@@ -102,8 +103,14 @@ public sealed class TunnelStream : Stream
 
     public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
+    /// <summary>
+    /// The received bytes as a pipe, for readers that parse in place (use it or the Read methods,
+    /// not both).
+    /// </summary>
+    internal PipeReader Input => _input ??= new TunnelStreamReader(this, _receive.Reader);
+
     /// <summary>Returns stream credit once the application has consumed a quarter of the window.</summary>
-    private void OnConsumed(int n)
+    internal void OnConsumed(int n)
     {
         uint grant = 0;
         lock (_receiveLock)

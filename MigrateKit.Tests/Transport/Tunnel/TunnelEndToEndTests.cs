@@ -47,6 +47,54 @@ public class TunnelEndToEndTests
     }
 
     [Test]
+    public async Task StreamsOpenedFromManyThreadsAtOnceKeepTheConnection()
+    {
+        // The peer refuses OPEN ids that are not strictly increasing; opens racing on several
+        // threads, while bulk writers contend for the output lock, must still put their OPENs on
+        // the wire in id order.
+        await using var env = new TunnelTestEnvironment();
+        var client = await env.ConnectAgentAsync("agent-race");
+        var ct = Within(60);
+        using var stopWriters = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var writers = Enumerable.Range(0, 3).Select(_ => Task.Run(async () =>
+        {
+            await using var sink = await client.OpenStreamAsync("sink", ct);
+            var chunk = new byte[256 * 1024];
+            try
+            {
+                while (true)
+                {
+                    await sink.WriteAsync(chunk, stopWriters.Token);
+                }
+            }
+            catch (OperationCanceledException) when (stopWriters.IsCancellationRequested)
+            {
+            }
+        }, ct)).ToArray();
+
+        var opened = 0;
+        for (var round = 0; round < 20; round++)
+        {
+            using var start = new ManualResetEventSlim();
+            var opens = Enumerable.Range(0, 16).Select(i => Task.Run(async () =>
+            {
+                start.Wait(ct);
+                await using var stream = await client.OpenStreamAsync("echo", ct);
+                return await TunnelTestEnvironment.EchoRoundTripAsync(stream, [(byte)i], ct);
+            }, ct)).ToArray();
+            start.Set();
+            var echoed = await Task.WhenAll(opens);
+            opened += opens.Length;
+            Assert.That(echoed.Select(e => e.Single()), Is.EqualTo(Enumerable.Range(0, 16).Select(i => (byte)i)), $"round {round}");
+        }
+        await stopWriters.CancelAsync();
+        await Task.WhenAll(writers);
+        var agent = env.Server.Agents.Single();
+        Assert.That(agent.StreamsOpened, Is.EqualTo(opened + writers.Length));
+        Assert.That(agent.Connections, Is.EqualTo(1), "no connection was dropped for a protocol error");
+    }
+
+    [Test]
     public async Task StalledStreamDoesNotBlockOthers()
     {
         var options = new TunnelConnectionOptions { StreamWindow = 256 * 1024, ConnectionWindow = 2 * 1024 * 1024 };
