@@ -22,7 +22,9 @@ internal sealed class OmaWithOssea : IAsyncDisposable
     public OmaTestHost Host { get; }
     public int ConfigId { get; }
 
-    public static async Task<OmaWithOssea> StartAsync(string connectionString, IDictionary<string, string?>? settings = null)
+    /// <param name="configureServices">Test services for the OMA, given the emulator (e.g. a notification probe).</param>
+    public static async Task<OmaWithOssea> StartAsync(string connectionString, IDictionary<string, string?>? settings = null,
+        Action<OsseaEmulator, IServiceCollection>? configureServices = null)
     {
         var emulator = await OsseaEmulator.StartAsync();
         try
@@ -43,7 +45,8 @@ internal sealed class OmaWithOssea : IAsyncDisposable
             {
                 values[key] = value;
             }
-            var host = await OmaTestHost.StartAsync(connectionString, values);
+            var host = await OmaTestHost.StartAsync(connectionString, values,
+                configureServices is null ? null : services => configureServices(emulator, services));
             var config = await Send(host, new CreateOsseaConfigCommand
             {
                 Name = "emulated",

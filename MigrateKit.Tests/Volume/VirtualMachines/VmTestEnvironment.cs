@@ -16,79 +16,37 @@ namespace MigrateKit.Tests.Volume.VirtualMachines;
 /// </summary>
 internal sealed class VmTestEnvironment : IAsyncDisposable
 {
-    private VmTestEnvironment(OsseaEmulator emulator, OmaTestHost host, CreatedVmProbe probe, int configId)
+    private readonly OmaWithOssea _env;
+
+    private VmTestEnvironment(OmaWithOssea env, CreatedVmProbe probe)
     {
-        Emulator = emulator;
-        Host = host;
+        _env = env;
         Probe = probe;
-        ConfigId = configId;
     }
 
-    public OsseaEmulator Emulator { get; }
-    public OmaTestHost Host { get; }
+    public OsseaEmulator Emulator => _env.Emulator;
+    public OmaTestHost Host => _env.Host;
     public CreatedVmProbe Probe { get; }
-    public int ConfigId { get; }
+    public int ConfigId => _env.ConfigId;
 
     public static async Task<VmTestEnvironment> StartAsync(string connectionString)
     {
-        var emulator = await OsseaEmulator.StartAsync();
-        try
+        CreatedVmProbe? probe = null;
+        var env = await OmaWithOssea.StartAsync(connectionString, configureServices: (emulator, services) =>
         {
-            var probe = new CreatedVmProbe(emulator, connectionString);
-            var host = await OmaTestHost.StartAsync(connectionString, new Dictionary<string, string?>
-            {
-                ["Volume:DeviceByIdDirectory"] = emulator.ByIdDirectory,
-                ["Volume:DeviceTimeout"] = "00:00:05",
-                ["Volume:DevicePollInterval"] = "00:00:00.050",
-                ["Volume:Reconciler"] = "false",
-                ["Ossea:JobPollInitial"] = "00:00:00.010",
-                ["Ossea:JobPollIncrement"] = "00:00:00.010",
-                ["Ossea:JobPollMax"] = "00:00:00.050",
-                ["Ossea:RetryBaseDelay"] = "00:00:00.010",
-                ["Ossea:RetryMaxDelay"] = "00:00:00.050",
-            }, services =>
-            {
-                services.AddSingleton(probe);
-                services.AddTransient<INotificationHandler<VirtualMachineCreatedNotification>, CreatedVmProbe.Handler>();
-            });
-            var config = await Send(host, new CreateOsseaConfigCommand
-            {
-                Name = "emulated",
-                ApiUrl = emulator.ApiUrl.ToString(),
-                ApiKey = emulator.ApiKey,
-                SecretKey = emulator.SecretKey,
-                Zone = emulator.ZoneId,
-                DiskOfferingId = emulator.CustomDiskOfferingId,
-                ServiceOfferingId = emulator.ServiceOfferingId,
-                TemplateId = emulator.TemplateId,
-                NetworkId = emulator.NetworkId,
-                OmaVmId = emulator.OmaVmId,
-            });
-            return new VmTestEnvironment(emulator, host, probe, config.Id);
-        }
-        catch
-        {
-            await emulator.DisposeAsync();
-            throw;
-        }
+            probe = new CreatedVmProbe(emulator, connectionString);
+            services.AddSingleton(probe);
+            services.AddTransient<INotificationHandler<VirtualMachineCreatedNotification>, CreatedVmProbe.Handler>();
+        });
+        return new VmTestEnvironment(env, probe!);
     }
 
-    public Task<T> SendAsync<T>(IRequest<T> request, CancellationToken ct = default) => Send(Host, request, ct);
+    public Task<T> SendAsync<T>(IRequest<T> request, CancellationToken ct = default) => _env.SendAsync(request, ct);
 
     public CreateVirtualMachineCommand Create(string name, string owner = "failover-1", params VmNicRequest[] nics) =>
         new(ConfigId, name, owner, nics.Length > 0 ? nics : [new VmNicRequest(Emulator.NetworkId)]);
 
-    private static async Task<T> Send<T>(OmaTestHost host, IRequest<T> request, CancellationToken ct = default)
-    {
-        await using var scope = host.Services.CreateAsyncScope();
-        return await scope.ServiceProvider.GetRequiredService<IMediator>().Send(request, ct);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await Host.DisposeAsync();
-        await Emulator.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => _env.DisposeAsync();
 }
 
 /// <summary>What a notification handler saw when it ran.</summary>
