@@ -65,19 +65,14 @@ public sealed partial class FailoverTests
     }
 
     /// <summary>Another OMA process on the same database and OSSEA (the settings OmaWithOssea gives the first one).</summary>
-    private static Task<OmaTestHost> RestartOmaAsync(Replicated r) => OmaTestHost.StartAsync(ConnectionString, new Dictionary<string, string?>
+    private static Task<OmaTestHost> RestartOmaAsync(Replicated r)
     {
-        ["Volume:DeviceByIdDirectory"] = r.Env.Emulator.ByIdDirectory,
-        ["Volume:DeviceTimeout"] = "00:00:05",
-        ["Volume:DevicePollInterval"] = "00:00:00.050",
-        ["Volume:Reconciler"] = "false",
-        ["Ossea:JobPollInitial"] = "00:00:00.010",
-        ["Ossea:JobPollIncrement"] = "00:00:00.010",
-        ["Ossea:JobPollMax"] = "00:00:00.050",
-        ["Failover:ScanInterval"] = "00:00:00.200",
-        ["Cleanup:ScanInterval"] = "00:00:00.200",
-        ["Replication:ScanInterval"] = "00:00:00.200",
-    });
+        var settings = OmaWithOssea.SettingsFor(r.Env.Emulator);
+        settings["Failover:ScanInterval"] = "00:00:00.200";
+        settings["Cleanup:ScanInterval"] = "00:00:00.200";
+        settings["Replication:ScanInterval"] = "00:00:00.200";
+        return OmaTestHost.StartAsync(ConnectionString, settings);
+    }
 
     [Test]
     public async Task A_cleanup_cut_off_by_an_oma_restart_is_finished_when_the_oma_starts_again()

@@ -130,21 +130,10 @@ public sealed class ReplicationKillTests : SimulatedVmTest
         var tunnelPort = FreePort.Get();
         var apiPort = FreePort.Get();
         var api = new Uri($"http://127.0.0.1:{apiPort}/");
-        var volume = new Dictionary<string, string?>
-        {
-            ["Volume:DeviceByIdDirectory"] = emulator.ByIdDirectory,
-            ["Volume:DeviceTimeout"] = "00:00:05",
-            ["Volume:DevicePollInterval"] = "00:00:00.050",
-            ["Volume:Reconciler"] = "false",
-            ["Ossea:JobPollInitial"] = "00:00:00.010",
-            ["Ossea:JobPollIncrement"] = "00:00:00.010",
-            ["Ossea:JobPollMax"] = "00:00:00.050",
-            ["Ossea:RetryBaseDelay"] = "00:00:00.010",
-            ["Ossea:RetryMaxDelay"] = "00:00:00.050",
-            ["Tunnel:PkiDirectory"] = pki,
-        };
+        var shared = OmaWithOssea.SettingsFor(emulator);
+        shared["Tunnel:PkiDirectory"] = pki;
         // In this process, for setup and for reading volumes only: it runs no replication worker.
-        await using var helper = await OmaTestHost.StartAsync(ConnectionString, new Dictionary<string, string?>(volume) { ["Replication:Worker"] = "false" });
+        await using var helper = await OmaTestHost.StartAsync(ConnectionString, new Dictionary<string, string?>(shared) { ["Replication:Worker"] = "false" });
         OsseaConfigView config;
         string adminToken;
         await using (var scope = helper.Services.CreateAsyncScope())
@@ -159,7 +148,7 @@ public sealed class ReplicationKillTests : SimulatedVmTest
         }
 
         var file = Path.Combine(TestDirectories.Create("oma-config"), "oma.json");
-        var settings = new Dictionary<string, string?>(volume)
+        var settings = new Dictionary<string, string?>(shared)
         {
             ["Database:ConnectionString"] = ConnectionString,
             ["Api:Listen"] = $"127.0.0.1:{apiPort}",

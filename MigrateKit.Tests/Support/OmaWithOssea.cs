@@ -29,18 +29,7 @@ internal sealed class OmaWithOssea : IAsyncDisposable
         var emulator = await OsseaEmulator.StartAsync();
         try
         {
-            var values = new Dictionary<string, string?>
-            {
-                ["Volume:DeviceByIdDirectory"] = emulator.ByIdDirectory,
-                ["Volume:DeviceTimeout"] = "00:00:05",
-                ["Volume:DevicePollInterval"] = "00:00:00.050",
-                ["Volume:Reconciler"] = "false",
-                ["Ossea:JobPollInitial"] = "00:00:00.010",
-                ["Ossea:JobPollIncrement"] = "00:00:00.010",
-                ["Ossea:JobPollMax"] = "00:00:00.050",
-                ["Ossea:RetryBaseDelay"] = "00:00:00.010",
-                ["Ossea:RetryMaxDelay"] = "00:00:00.050",
-            };
+            var values = SettingsFor(emulator);
             foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
             {
                 values[key] = value;
@@ -70,6 +59,23 @@ internal sealed class OmaWithOssea : IAsyncDisposable
     }
 
     public Task<T> SendAsync<T>(IRequest<T> request, CancellationToken ct = default) => Send(Host, request, ct);
+
+    /// <summary>
+    /// OMA settings for working against <paramref name="emulator"/>: its by-id directory for device
+    /// correlation, no reconciler, and OSSEA job polling fast enough for tests.
+    /// </summary>
+    public static Dictionary<string, string?> SettingsFor(OsseaEmulator emulator) => new()
+    {
+        ["Volume:DeviceByIdDirectory"] = emulator.ByIdDirectory,
+        ["Volume:DeviceTimeout"] = "00:00:05",
+        ["Volume:DevicePollInterval"] = "00:00:00.050",
+        ["Volume:Reconciler"] = "false",
+        ["Ossea:JobPollInitial"] = "00:00:00.010",
+        ["Ossea:JobPollIncrement"] = "00:00:00.010",
+        ["Ossea:JobPollMax"] = "00:00:00.050",
+        ["Ossea:RetryBaseDelay"] = "00:00:00.010",
+        ["Ossea:RetryMaxDelay"] = "00:00:00.050",
+    };
 
     private static async Task<T> Send<T>(OmaTestHost host, IRequest<T> request, CancellationToken ct = default)
     {
