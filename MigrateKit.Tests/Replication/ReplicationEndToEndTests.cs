@@ -9,6 +9,7 @@ using MigrateKit.Modules.Volume.Contracts;
 using MigrateKit.Tests.Support;
 using MigrateKit.Tests.Support.VcSim;
 using MigrateKit.Tests.Vma.Support;
+using static MigrateKit.Tests.Replication.ReplicationTestKit;
 
 namespace MigrateKit.Tests.Replication;
 
@@ -20,9 +21,7 @@ namespace MigrateKit.Tests.Replication;
 [NonParallelizable] // one simulator, loop devices and the shared test database
 public sealed class ReplicationEndToEndTests : SimulatedVmTest
 {
-    private const long MiB = 1024 * 1024;
     private const long ImageSize = 32 * MiB;
-    private static readonly TimeSpan SyncTimeout = TimeSpan.FromSeconds(90);
 
     private static readonly Dictionary<string, string?> FastWorker = new()
     {
@@ -45,48 +44,7 @@ public sealed class ReplicationEndToEndTests : SimulatedVmTest
         return (env, agent, await env.Host.CreateAdminClientAsync());
     }
 
-    private static async Task<JsonElement> GetReplicationAsync(HttpClient admin, Guid id) =>
-        await admin.GetFromJsonAsync<JsonElement>($"/api/v1/replications/{id}");
-
-    /// <summary>Waits until the job is idle with a sync completed after <paramref name="after"/> (bounded); fails fast on 'failed'.</summary>
-    private static async Task<JsonElement> WaitIdleAsync(HttpClient admin, Guid id, DateTime? after)
-    {
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            var job = await GetReplicationAsync(admin, id);
-            var status = job.GetProperty("status").GetString();
-            var last = job.GetProperty("lastSyncCompletedAt").ValueKind == JsonValueKind.Null ? (DateTime?)null : job.GetProperty("lastSyncCompletedAt").GetDateTime();
-            if (status == "idle" && last is not null && (after is null || last > after))
-            {
-                return job;
-            }
-            if (status == "failed")
-            {
-                Assert.Fail($"replication failed: {job.GetProperty("errorMessage")}");
-            }
-            if (clock.Elapsed > SyncTimeout)
-            {
-                Assert.Fail($"replication did not become idle within {SyncTimeout}: {job}");
-            }
-            await Task.Delay(200);
-        }
-    }
-
-    private static async Task<string> DevicePathAsync(OmaWithOssea env, long volumeRowId) =>
-        (await env.SendAsync(new GetVolumeByRowIdQuery(volumeRowId)))!.Mapping!.DevicePath!;
-
-    /// <summary>qemu-img compare of a source image with the first <see cref="ImageSize"/> bytes of its target device.</summary>
-    private static async Task AssertSameAsync(string image, string device, long size = ImageSize)
-    {
-        await using var run = await ExternalProcess.RunAsync("qemu-img",
-        [
-            "compare", "--image-opts",
-            $"driver=raw,file.driver=file,file.filename={image}",
-            $"driver=raw,size={size},file.driver=host_device,file.filename={device}",
-        ], TimeSpan.FromSeconds(60));
-        Assert.That(run.ExitCode, Is.Zero, $"qemu-img compare {image} {device}: {run.StandardOutput}{run.StandardError}");
-    }
+    private static Task AssertSameAsync(string image, string device, long size = ImageSize) => ReplicationTestKit.AssertSameAsync(image, device, size);
 
     private sealed record DiskRow(long Id, string DiskId, long? OsseaVolumeId, string? DiskChangeId, string SyncStatus, long CapacityBytes);
 

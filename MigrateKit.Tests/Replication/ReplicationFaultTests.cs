@@ -13,6 +13,7 @@ using MigrateKit.Modules.Volume.Contracts;
 using MigrateKit.Tests.Support;
 using MigrateKit.Tests.Support.VcSim;
 using MigrateKit.Tests.Vma.Support;
+using static MigrateKit.Tests.Replication.ReplicationTestKit;
 
 namespace MigrateKit.Tests.Replication;
 
@@ -23,7 +24,6 @@ namespace MigrateKit.Tests.Replication;
 [NonParallelizable] // one simulator, loop devices and the shared test database
 public sealed class ReplicationFaultTests : SimulatedVmTest
 {
-    private const long MiB = 1024 * 1024;
     private const long ImageSize = 32 * MiB;
 
     private static Dictionary<string, string?> Fast(params (string Key, string Value)[] more)
@@ -66,38 +66,7 @@ public sealed class ReplicationFaultTests : SimulatedVmTest
         return body.GetProperty("id").GetGuid();
     }
 
-    private static async Task<T> QueryAsync<T>(string sql, object args)
-    {
-        await using var conn = await OpenAsync();
-        return await conn.QuerySingleAsync<T>(sql, args);
-    }
-
-    /// <summary>Polls <paramref name="condition"/> (bounded); fails with <paramref name="what"/>.</summary>
-    private static async Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            if (clock.Elapsed > timeout)
-            {
-                Assert.Fail($"timed out after {timeout}: {what}");
-            }
-            await Task.Delay(100);
-        }
-    }
-
-    private static Task<string> StatusAsync(Guid id) => QueryAsync<string>("SELECT status FROM replication_jobs WHERE id = @id", new { id });
-
-    private static async Task AssertSameAsync(string image, string device)
-    {
-        await using var run = await ExternalProcess.RunAsync("qemu-img",
-        [
-            "compare", "--image-opts",
-            $"driver=raw,file.driver=file,file.filename={image}",
-            $"driver=raw,size={ImageSize},file.driver=host_device,file.filename={device}",
-        ], TimeSpan.FromSeconds(60));
-        Assert.That(run.ExitCode, Is.Zero, $"qemu-img compare {image} {device}: {run.StandardOutput}{run.StandardError}");
-    }
+    private static Task AssertSameAsync(string image, string device) => ReplicationTestKit.AssertSameAsync(image, device, ImageSize);
 
     private static List<JsonElement> ReplicationSyncs(JsonElement all) => all.EnumerateArray()
         .Where(s => s.GetProperty("jobId").GetString()!.StartsWith("repl-", StringComparison.Ordinal))
