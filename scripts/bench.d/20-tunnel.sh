@@ -14,7 +14,7 @@ set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 cd "$MK_ROOT"
 ensure_dotnet
-ensure_packages nbdkit libnbd-bin openssl
+ensure_packages nbdkit libnbd-bin openssl time
 
 size=$((2 * 1024 * 1024 * 1024))
 runs=${TUNNEL_BENCH_RUNS:-3}
@@ -114,40 +114,58 @@ wait_nbd "$uri_tls"
 # One timed copy each; the agent's peak RSS is sampled from /proc while it runs (kept in a file:
 # these functions run in command substitutions).
 echo 0 > "$dir/rss_kb"
+# CPU ticks (user + system) of a live process; 0 once it is gone.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# CPU per timed copy, appended as "agent_or_nbdcopy_ticks server_ticks" lines (clock ticks).
+: > "$dir/cpu_tunnel"; : > "$dir/cpu_plain"
 copy_tunnel() {
-    local start end pid hwm rss_kb
+    local start end pid hwm rss_kb t c oma0 agent_ticks=0 child_sum=0
+    declare -A child=()
     rss_kb=$(cat "$dir/rss_kb")
+    oma0=$(ticks "$oma_pid")
     start=$(now)
     "$vma" copy "$dir/src.img" --export disk --oma "127.0.0.1:$tunnel_port" --state-dir "$agent" >"$dir/copy.log" 2>&1 &
     pid=$!
+    # The agent's CPU and its children's (the nbdkit source) are sampled every 50 ms: the last
+    # sample misses at most the final 50 ms of each.
     while kill -0 "$pid" 2>/dev/null; do
         hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
         [ -n "$hwm" ] && [ "$hwm" -gt "$rss_kb" ] && rss_kb=$hwm
-        sleep 0.1
+        t=$(ticks "$pid"); [ "$t" -gt "$agent_ticks" ] && agent_ticks=$t
+        for c in $(pgrep -P "$pid" || true); do
+            t=$(ticks "$c"); [ "$t" -gt "${child[$c]:-0}" ] && child[$c]=$t
+        done
+        sleep 0.05
     done
     wait "$pid" || { cat "$dir/copy.log" >&2; mk_die "migratekit-vma copy failed"; }
     end=$(now)
+    for c in "${!child[@]}"; do child_sum=$(( child_sum + child[$c] )); done
+    echo "$(( agent_ticks + child_sum )) $(( $(ticks "$oma_pid") - oma0 ))" >> "$dir/cpu_tunnel"
     echo "$rss_kb" > "$dir/rss_kb"
     echo $(( end - start ))
 }
 copy_nbdcopy() {
-    local start end
+    local start end server0 server_pid=$2 u s
+    server0=$(ticks "$server_pid")
     start=$(now)
-    nbdcopy "$dir/src.img" "$1"
+    /usr/bin/time -f "%U %S" -o "$dir/nbdcopy.time" nbdcopy "$dir/src.img" "$1"
     end=$(now)
+    read -r u s < "$dir/nbdcopy.time"
+    [ "$server_pid" = "$plain_pid" ] && echo "$(awk -v u="$u" -v s="$s" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%d", (u + s) * hz }') $(( $(ticks "$server_pid") - server0 ))" >> "$dir/cpu_plain"
     echo $(( end - start ))
 }
 
 # Untimed first pass each: the first write over fresh tmpfs pages costs far more than later ones.
 copy_tunnel >/dev/null
-copy_nbdcopy "$uri_plain" >/dev/null
-copy_nbdcopy "$uri_tls" >/dev/null
+copy_nbdcopy "$uri_plain" "$plain_pid" >/dev/null
+copy_nbdcopy "$uri_tls" "$tls_pid" >/dev/null
+: > "$dir/cpu_tunnel"; : > "$dir/cpu_plain"
 
 best_tunnel=; best_plain=; best_tls=
 for i in $(seq 1 "$runs"); do
     t_tunnel=$(copy_tunnel)
-    t_plain=$(copy_nbdcopy "$uri_plain")
-    t_tls=$(copy_nbdcopy "$uri_tls")
+    t_plain=$(copy_nbdcopy "$uri_plain" "$plain_pid")
+    t_tls=$(copy_nbdcopy "$uri_tls" "$tls_pid")
     mk_log "run $i: tunnel $((t_tunnel / 1000000)) ms, nbdkit plain $((t_plain / 1000000)) ms, nbdkit TLS $((t_tls / 1000000)) ms"
     if [ -z "$best_tunnel" ] || [ "$t_tunnel" -lt "$best_tunnel" ]; then best_tunnel=$t_tunnel; fi
     if [ -z "$best_plain" ] || [ "$t_plain" -lt "$best_plain" ]; then best_plain=$t_plain; fi
@@ -158,6 +176,13 @@ cmp -s "$dir/src.img" "$dir/tunnel.img" || mk_die "the image written through the
 
 echo "# tunnel path: migratekit-vma copy (VMA streaming engine) -> TLS 1.3 tunnel -> migratekit-oma nbd-serve service nbd -> tmpfs file; whole process timed"
 echo "# nbdkit: nbdcopy -> nbdkit file on the same tmpfs; TLS = nbdkit --tls=require --tls-psk (nbds://)"
+# Mean CPU seconds per GiB over the timed copies (ticks / CLK_TCK; size is 2 GiB).
+awk -v hz="$(getconf CLK_TCK)" -v gib=$(( size / 1073741824 )) '
+    FNR == 1 { f++ }
+    { a[f] += $1; b[f] += $2; n[f]++ }
+    END { printf "# CPU s/GiB (mean of %d timed copies): tunnel agent+nbdkit source %.2f, OMA %.2f, sum %.2f; nbdcopy %.2f, nbdkit file %.2f, sum %.2f\n",
+        n[1], a[1] / n[1] / hz / gib, b[1] / n[1] / hz / gib, (a[1] + b[1]) / n[1] / hz / gib,
+        a[2] / n[2] / hz / gib, b[2] / n[2] / hz / gib, (a[2] + b[2]) / n[2] / hz / gib }' "$dir/cpu_tunnel" "$dir/cpu_plain"
 awk -v s="$size" -v a="$best_tunnel" -v b="$best_plain" -v c="$best_tls" -v r="$(cat "$dir/rss_kb")" 'BEGIN {
     x = s / a; y = s / b; z = s / c;   # bytes per ns = GB/s
     printf "tunnel_gbps: %.2f\nnbdkit_plain_gbps: %.2f\nnbdkit_tls_gbps: %.2f\n", x, y, z

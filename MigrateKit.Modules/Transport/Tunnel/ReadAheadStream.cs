@@ -1,16 +1,28 @@
 namespace MigrateKit.Modules.Transport.Tunnel;
 
 /// <summary>
-/// Sits between SslStream and the socket and turns SslStream's small reads (a record header, then
-/// one record) into large socket reads. Measured on loopback: ~8 KB per recv without it, which made
-/// the kernel the bottleneck. Writes pass straight through (SslStream already writes whole batches).
+/// Sits between SslStream and the socket. Reads: turns SslStream's small reads (a record header,
+/// then one record) into large socket reads (measured on loopback: ~8 KB per recv without it).
+/// Writes: SslStream sends every TLS record (≤ 16 KiB) with its own write; inside a write batch
+/// (<see cref="BeginWriteBatch"/> … Flush) the records are gathered and sent in writes of up to
+/// the buffer size, so the kernel sees one send per ~256 KiB instead of one per record. Writes
+/// outside a batch (the TLS handshake, alerts) pass straight through.
 /// </summary>
 internal sealed class ReadAheadStream(Stream inner, int bufferSize = 256 * 1024) : Stream
 {
-    // A plain array, not pooled: a socket read may still be in flight when the connection is torn down.
+    // Plain arrays, not pooled: a socket call may still be in flight when the connection is torn down.
     private readonly byte[] _buffer = GC.AllocateUninitializedArray<byte>(bufferSize);
+    private readonly byte[] _writeBuffer = GC.AllocateUninitializedArray<byte>(bufferSize);
     private int _start;
     private int _end;
+    private int _writeLength;
+    private bool _batching;
+
+    /// <summary>
+    /// Gathers the following writes until the next Flush. The caller is the single writer (the
+    /// tunnel's output loop, through SslStream) and always flushes at the end of its batch.
+    /// </summary>
+    internal void BeginWriteBatch() => _batching = true;
 
     public override bool CanRead => true;
 
@@ -55,15 +67,53 @@ internal sealed class ReadAheadStream(Stream inner, int bufferSize = 256 * 1024)
 
     public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
-    public override ValueTask WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default) => inner.WriteAsync(source, cancellationToken);
+    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default)
+    {
+        if (!_batching)
+        {
+            await inner.WriteAsync(source, cancellationToken).ConfigureAwait(false);
+            return;
+        }
 
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => inner.WriteAsync(buffer, offset, count, cancellationToken);
+        while (!source.IsEmpty)
+        {
+            if (_writeLength == _writeBuffer.Length)
+            {
+                await SendBatchAsync(cancellationToken).ConfigureAwait(false);
+            }
 
-    public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
+            var n = Math.Min(source.Length, _writeBuffer.Length - _writeLength);
+            source.Span[..n].CopyTo(_writeBuffer.AsSpan(_writeLength));
+            _writeLength += n;
+            source = source[n..];
+        }
+    }
 
-    public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        => WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-    public override void Flush() => inner.Flush();
+    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+    public override async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        _batching = false;
+        await SendBatchAsync(cancellationToken).ConfigureAwait(false);
+        await inner.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public override void Flush() => FlushAsync(CancellationToken.None).GetAwaiter().GetResult();
+
+    private async ValueTask SendBatchAsync(CancellationToken cancellationToken)
+    {
+        if (_writeLength == 0)
+        {
+            return;
+        }
+
+        var length = _writeLength;
+        _writeLength = 0; // a failed send ends the connection; never resend a partial batch
+        await inner.WriteAsync(_writeBuffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+    }
 
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
 

@@ -240,7 +240,8 @@ public sealed class TunnelClient : IAsyncDisposable
         try
         {
             await socket.ConnectAsync(_options.Host, _options.Port, timeout.Token).ConfigureAwait(false);
-            ssl = new SslStream(new ReadAheadStream(new NetworkStream(socket, ownsSocket: true)), leaveInnerStreamOpen: false);
+            var socketStream = new ReadAheadStream(new NetworkStream(socket, ownsSocket: true));
+            ssl = new SslStream(socketStream, leaveInnerStreamOpen: false);
             string? serverError = null;
             await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
             {
@@ -271,7 +272,7 @@ public sealed class TunnelClient : IAsyncDisposable
                 throw new AuthenticationException($"the server does not speak {TunnelWire.TunnelAlpn}");
             }
 
-            var connection = new TunnelConnection(ssl, isDialer: true, $"oma@{_options.Host}:{_options.Port}#{slot}", _services, _options.Connection, _logger, _time);
+            var connection = new TunnelConnection(ssl, isDialer: true, $"oma@{_options.Host}:{_options.Port}#{slot}", _services, _options.Connection, _logger, _time, socketStream);
             connection.Start();
             try
             {

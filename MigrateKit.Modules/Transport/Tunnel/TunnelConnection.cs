@@ -29,6 +29,7 @@ internal sealed class TunnelConnection : IAsyncDisposable
     private const int InputBufferSize = 256 * 1024;
 
     private readonly Stream _transport;
+    private readonly ReadAheadStream? _socketStream;
     private readonly bool _isDialer;
     private readonly TunnelServiceRegistry _services;
     private readonly TunnelConnectionOptions _options;
@@ -39,6 +40,10 @@ internal sealed class TunnelConnection : IAsyncDisposable
     private readonly object _sync = new();
     private readonly object _writeLock = new();
     private readonly object _openLock = new(); // taken before _sync and _writeLock, never inside them
+    // Serializes writers of the transport: the output loop (control frames) and DATA writers, which
+    // write their frames straight into the SslStream instead of copying them into the output pipe.
+    private readonly SemaphoreSlim _transportLock = new(1, 1);
+    private readonly byte[] _dataHeader = new byte[TunnelWire.HeaderSize]; // guarded by _transportLock
     private readonly Dictionary<uint, TunnelStream> _streams = [];
     private readonly AsyncPulse _connectionPulse = new();
     private readonly AsyncPulse _drainedPulse = new();
@@ -61,10 +66,11 @@ internal sealed class TunnelConnection : IAsyncDisposable
     private Task? _run;
 
     public TunnelConnection(Stream transport, bool isDialer, string name, TunnelServiceRegistry services,
-        TunnelConnectionOptions options, ILogger logger, TimeProvider time)
+        TunnelConnectionOptions options, ILogger logger, TimeProvider time, ReadAheadStream? socketStream = null)
     {
         options.Validate();
         _transport = transport;
+        _socketStream = socketStream;
         _isDialer = isDialer;
         Name = name;
         _services = services;
@@ -722,17 +728,41 @@ internal sealed class TunnelConnection : IAsyncDisposable
 
     // ---------------------------------------------------------------- output
 
-    internal void WriteData(uint streamId, ReadOnlySpan<byte> payload)
+    /// <summary>
+    /// Writes one DATA frame from the caller's buffer straight into the transport (no copy into the
+    /// output pipe), serialized with the output loop. The caller's token only bounds the wait for
+    /// the transport: a frame once started is always written whole, or the connection ends.
+    /// </summary>
+    internal async ValueTask WriteDataAsync(uint streamId, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
-        lock (_writeLock)
+        await _transportLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            ThrowIfOutputCompleted();
-            var writer = _output.Writer;
-            var header = writer.GetSpan(TunnelWire.HeaderSize);
-            TunnelWire.WriteHeader(header, TunnelFrameType.Data, streamId, payload.Length);
-            writer.Advance(TunnelWire.HeaderSize);
-            writer.Write(payload);
-            CommitLocked(TunnelWire.HeaderSize + payload.Length);
+            lock (_writeLock)
+            {
+                ThrowIfOutputCompleted();
+            }
+
+            TunnelWire.WriteHeader(_dataHeader, TunnelFrameType.Data, streamId, payload.Length);
+            _socketStream?.BeginWriteBatch();
+            await _transport.WriteAsync(_dataHeader, _closing.Token).ConfigureAwait(false);
+            await _transport.WriteAsync(payload, _closing.Token).ConfigureAwait(false);
+            await _transport.FlushAsync(_closing.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or NotSupportedException
+            or System.Security.Authentication.AuthenticationException && ex is not TunnelStreamException)
+        {
+            if (ex is OperationCanceledException && !_closing.IsCancellationRequested)
+            {
+                throw; // the caller's own cancellation while waiting for the transport: nothing was written
+            }
+
+            Abort(TunnelErrorCode.InternalError, $"transport write failed: {ex.Message}", sendGoAway: false);
+            throw new TunnelStreamException($"tunnel connection {Name} is closed: {ex.Message}");
+        }
+        finally
+        {
+            _transportLock.Release();
         }
     }
 
@@ -847,12 +877,23 @@ internal sealed class TunnelConnection : IAsyncDisposable
             {
                 var result = await reader.ReadAsync(_closing.Token).ConfigureAwait(false);
                 var buffer = result.Buffer;
-                foreach (var segment in buffer)
+                await _transportLock.WaitAsync(_closing.Token).ConfigureAwait(false);
+                try
                 {
-                    await _transport.WriteAsync(segment, _closing.Token).ConfigureAwait(false);
+                    // The TLS records of this batch go to the socket in a few large sends at the flush.
+                    _socketStream?.BeginWriteBatch();
+                    foreach (var segment in buffer)
+                    {
+                        await _transport.WriteAsync(segment, _closing.Token).ConfigureAwait(false);
+                    }
+
+                    await _transport.FlushAsync(_closing.Token).ConfigureAwait(false);
+                }
+                finally
+                {
+                    _transportLock.Release();
                 }
 
-                await _transport.FlushAsync(_closing.Token).ConfigureAwait(false);
                 var written = buffer.Length;
                 reader.AdvanceTo(buffer.End);
                 var backlog = Interlocked.Add(ref _outputBacklog, -written);

@@ -194,7 +194,8 @@ public sealed class TunnelServer : IAsyncDisposable
     private async Task HandleConnectionAsync(Socket socket)
     {
         var remote = socket.RemoteEndPoint;
-        var ssl = new SslStream(new ReadAheadStream(new NetworkStream(socket, ownsSocket: true)), leaveInnerStreamOpen: false);
+        var socketStream = new ReadAheadStream(new NetworkStream(socket, ownsSocket: true));
+        var ssl = new SslStream(socketStream, leaveInnerStreamOpen: false);
         var handedOff = false;
         try
         {
@@ -294,7 +295,7 @@ public sealed class TunnelServer : IAsyncDisposable
                 return;
             }
 
-            var connection = new TunnelConnection(ssl, isDialer: false, $"{decision.AgentName}@{remote}", _services, _options.Connection, _logger, _time);
+            var connection = new TunnelConnection(ssl, isDialer: false, $"{decision.AgentName}@{remote}", _services, _options.Connection, _logger, _time, socketStream);
             var session = new AgentSession(decision.AgentName, remote, info.Fingerprint.ToString());
             _sessions[connection] = session;
             handedOff = true;

@@ -138,7 +138,7 @@ public sealed class TunnelStream : Stream
         while (!buffer.IsEmpty)
         {
             var n = await _connection.AcquireSendCreditAsync(this, Math.Min(buffer.Length, TunnelWire.MaxDataPayload), cancellationToken).ConfigureAwait(false);
-            _connection.WriteData(Id, buffer.Span[..n]);
+            await _connection.WriteDataAsync(Id, buffer[..n], cancellationToken).ConfigureAwait(false);
             buffer = buffer[n..];
         }
     }
