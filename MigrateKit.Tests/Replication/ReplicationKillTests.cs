@@ -169,7 +169,13 @@ public sealed class ReplicationKillTests : SimulatedVmTest
         try
         {
             using var local = LocalClient(agent);
-            await WaitAsync(async () => (await local.GetFromJsonAsync<JsonElement>("api/v1/health")).GetProperty("tunnel").GetProperty("state").GetString() == "connected",
+            await WaitAsync(async () =>
+                {
+                    // The agent answers 503 with the same body until its tunnel is up.
+                    using var health = await local.GetAsync("api/v1/health");
+                    var body = await health.Content.ReadFromJsonAsync<JsonElement>();
+                    return body.GetProperty("tunnel").GetProperty("state").GetString() == "connected";
+                },
                 TimeSpan.FromSeconds(30), "the agent's tunnel to the OMA process connected");
             using var admin = new HttpClient { BaseAddress = api };
             admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", adminToken);
