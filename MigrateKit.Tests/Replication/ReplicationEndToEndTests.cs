@@ -23,13 +23,6 @@ public sealed class ReplicationEndToEndTests : SimulatedVmTest
 {
     private const long ImageSize = 32 * MiB;
 
-    private static readonly Dictionary<string, string?> FastWorker = new()
-    {
-        ["Replication:ScanInterval"] = "00:00:00.200",
-        ["Replication:PollInterval"] = "00:00:00.200",
-        ["Replication:AgentRetryDelay"] = "00:00:00.200",
-    };
-
     /// <summary>Three source images (the VM's three disks), each with data where given and holes elsewhere.</summary>
     private (int Key, string Image)[] CreateImages(params (long, long)[][] data)
     {
@@ -39,7 +32,7 @@ public sealed class ReplicationEndToEndTests : SimulatedVmTest
 
     private async Task<(OmaWithOssea Env, VmaTestAgent Agent, HttpClient Admin)> StartAsync((int Key, string Image)[] disks, string agentName)
     {
-        var env = await OmaWithOssea.StartAsync(ConnectionString, FastWorker);
+        var env = await OmaWithOssea.StartAsync(ConnectionString, FastWorker());
         var agent = await VmaTestAgent.StartAsync(env, Sim, agentName, disks.Select(d => (Vm.Ref.Value, d.Key, d.Image)));
         return (env, agent, await env.Host.CreateAdminClientAsync());
     }
@@ -255,7 +248,7 @@ public sealed class ReplicationEndToEndTests : SimulatedVmTest
             (Vm.Ref.Value, disks[2].Key, "*", [(0, MiB)]),
             (small.Ref.Value, small.Disks[0].DeviceKey, "*", [(0, MiB)]));
         await using var env = await OmaWithOssea.StartAsync(ConnectionString,
-            new Dictionary<string, string?>(FastWorker) { ["Replication:MaxConcurrentJobs"] = "2" });
+            FastWorker(("Replication:MaxConcurrentJobs", "2")));
         await using var agent = await VmaTestAgent.StartAsync(env, Sim, "vma-two",
             disks.Select(d => (Vm.Ref.Value, d.Key, d.Image)).Append((small.Ref.Value, small.Disks[0].DeviceKey, smallImage)));
         using var admin = await env.Host.CreateAdminClientAsync();

@@ -26,21 +26,6 @@ public sealed class ReplicationFaultTests : SimulatedVmTest
 {
     private const long ImageSize = 32 * MiB;
 
-    private static Dictionary<string, string?> Fast(params (string Key, string Value)[] more)
-    {
-        var values = new Dictionary<string, string?>
-        {
-            ["Replication:ScanInterval"] = "00:00:00.200",
-            ["Replication:PollInterval"] = "00:00:00.200",
-            ["Replication:AgentRetryDelay"] = "00:00:00.200",
-        };
-        foreach (var (k, v) in more)
-        {
-            values[k] = v;
-        }
-        return values;
-    }
-
     /// <summary>Small, frequent checkpoints so a stop a few seconds in leaves one behind.</summary>
     private static readonly Dictionary<string, string?> FrequentCheckpoints = new()
     {
@@ -109,7 +94,7 @@ public sealed class ReplicationFaultTests : SimulatedVmTest
     {
         var disks = CreateImages();
         // The restarted OMA must be the same service to the agent: same tunnel port and PKI.
-        var settings = Fast(("Tunnel:Listen", $"127.0.0.1:{FreePort.Get()}"), ("Tunnel:PkiDirectory", TestDirectories.Create("pki")));
+        var settings = FastWorker(("Tunnel:Listen", $"127.0.0.1:{FreePort.Get()}"), ("Tunnel:PkiDirectory", TestDirectories.Create("pki")));
         var env = await OmaWithOssea.StartAsync(ConnectionString, settings);
         OmaTestHost? second = null;
         try
@@ -166,7 +151,7 @@ public sealed class ReplicationFaultTests : SimulatedVmTest
     public async Task An_interrupted_agent_sync_is_restarted_from_the_saved_checkpoints()
     {
         var disks = CreateImages();
-        await using var env = await OmaWithOssea.StartAsync(ConnectionString, Fast());
+        await using var env = await OmaWithOssea.StartAsync(ConnectionString, FastWorker());
         await using var agent = await VmaTestAgent.StartAsync(env, Sim, "vma-interrupt",
             disks.Select(d => (Vm.Ref.Value, d.Key, d.Image)), FrequentCheckpoints);
         using var admin = await env.Host.CreateAdminClientAsync();
@@ -201,7 +186,7 @@ public sealed class ReplicationFaultTests : SimulatedVmTest
     public async Task An_operator_cancel_cancels_the_agent_sync_and_removes_the_snapshot()
     {
         var disks = CreateImages();
-        await using var env = await OmaWithOssea.StartAsync(ConnectionString, Fast());
+        await using var env = await OmaWithOssea.StartAsync(ConnectionString, FastWorker());
         await using var agent = await VmaTestAgent.StartAsync(env, Sim, "vma-cancel",
             disks.Select(d => (Vm.Ref.Value, d.Key, d.Image)), FrequentCheckpoints);
         using var admin = await env.Host.CreateAdminClientAsync();
@@ -232,7 +217,7 @@ public sealed class ReplicationFaultTests : SimulatedVmTest
     public async Task An_agent_that_never_returns_fails_the_job_after_the_agent_timeout_and_the_volumes_stay()
     {
         var disks = CreateImages();
-        await using var env = await OmaWithOssea.StartAsync(ConnectionString, Fast(("Replication:AgentTimeout", "00:00:03")));
+        await using var env = await OmaWithOssea.StartAsync(ConnectionString, FastWorker(("Replication:AgentTimeout", "00:00:03")));
         var agent = await VmaTestAgent.StartAsync(env, Sim, "vma-gone", disks.Select(d => (Vm.Ref.Value, d.Key, d.Image)), FrequentCheckpoints);
         Guid id;
         try
@@ -270,7 +255,7 @@ public sealed class ReplicationFaultTests : SimulatedVmTest
     public async Task The_vma_client_tells_an_unreachable_agent_from_an_http_error_from_a_refused_request()
     {
         var disks = CreateImages();
-        await using var env = await OmaWithOssea.StartAsync(ConnectionString, Fast(("Replication:Worker", "false")));
+        await using var env = await OmaWithOssea.StartAsync(ConnectionString, FastWorker(("Replication:Worker", "false")));
         await using var agent = await VmaTestAgent.StartAsync(env, Sim, "vma-client", disks.Select(d => (Vm.Ref.Value, d.Key, d.Image)));
         var channel = env.Host.Services.GetRequiredService<IAgentChannel>();
         using var absent = new VmaApiClient(channel, "nobody", TimeSpan.FromSeconds(10));
