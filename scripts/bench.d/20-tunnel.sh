@@ -61,7 +61,8 @@ read_pid() {
 mk_log "building migratekit-oma and migratekit-vma (Release)"
 scripts/oma --help >/dev/null
 vma_out=$MK_ROOT/.artifacts/vma-bench
-dotnet publish MigrateKit.Host/Vma/MigrateKit.Host.Vma.csproj -c Release -o "$vma_out" -nologo -v q -clp:ErrorsOnly >&2
+dotnet publish MigrateKit.Host/Vma/MigrateKit.Host.Vma.csproj -c Release -r linux-x64 --no-self-contained \
+    --artifacts-path "$MK_ROOT/.artifacts/build-vma-bench" -o "$vma_out" -nologo -v q -clp:ErrorsOnly >&2
 vma=$vma_out/migratekit-vma
 
 mk_log "writing a 2 GiB random image on tmpfs"
