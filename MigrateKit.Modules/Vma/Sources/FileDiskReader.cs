@@ -58,7 +58,13 @@ internal sealed partial class FileDiskReader : IDiskReader
             {
                 return new FileDiskReader(handle, path, checked((long)deviceBytes), isBlockDevice: true);
             }
-            return new FileDiskReader(handle, path, RandomAccess.GetLength(handle), isBlockDevice: false);
+            var length = RandomAccess.GetLength(handle);
+            if (length == 0)
+            {
+                // Character devices (/dev/zero) look like empty files here; neither is a disk.
+                throw new DiskSourceException($"source image '{path}' is empty or not a regular file or block device");
+            }
+            return new FileDiskReader(handle, path, length, isBlockDevice: false);
         }
         catch (Exception e) when (e is IOException or OverflowException)
         {

@@ -231,18 +231,24 @@ public sealed class FileDiskReaderTests
     }
 
     [Test]
-    public void A_missing_file_or_a_directory_is_a_DiskSourceException()
+    public void A_missing_file_a_directory_an_empty_file_or_a_character_device_is_a_DiskSourceException()
     {
         var directory = TestDirectories.Create("filesrc-missing");
         var missing = Path.Combine(directory, "none.img");
         var viaFactory = Assert.ThrowsAsync<DiskSourceException>(() => MappedDiskSourceFactory.OpenSourceAsync(missing, Ct));
         var direct = Assert.Throws<DiskSourceException>(() => FileDiskReader.Open(missing));
         var folder = Assert.ThrowsAsync<DiskSourceException>(() => MappedDiskSourceFactory.OpenSourceAsync(directory, Ct));
+        var empty = Path.Combine(directory, "empty.img");
+        File.WriteAllBytes(empty, []);
+        var emptyFile = Assert.Throws<DiskSourceException>(() => FileDiskReader.Open(empty));
+        var characterDevice = Assert.Throws<DiskSourceException>(() => FileDiskReader.Open("/dev/zero"));
         Assert.Multiple(() =>
         {
             Assert.That(viaFactory!.Message, Does.Contain("does not exist").And.Contain(missing));
             Assert.That(direct!.Message, Does.Contain("does not exist"));
             Assert.That(folder!.Message, Does.Contain("directory"));
+            Assert.That(emptyFile!.Message, Does.Contain("empty"));
+            Assert.That(characterDevice!.Message, Does.Contain("not a regular file or block device"));
         });
     }
 
