@@ -10,20 +10,21 @@ using Spectre.Console;
 namespace MigrateKit.Host.Vma.Cli;
 
 /// <summary>
-/// <c>copy SOURCE --export NAME [--oma HOST:PORT]</c>: one-shot copy of an NBD URI or image file
-/// into an OMA export through the tunnel, with the streaming engine of a sync (block status,
-/// WRITE_ZEROES for zero ranges, pipelined chunks, flush at the end) and a progress bar.
+/// <c>copy SOURCE --export NAME [--oma HOST:PORT]</c>: one-shot copy of an NBD URI, image file or
+/// block device into an OMA export through the tunnel, with the streaming engine of a sync (block
+/// status, WRITE_ZEROES for zero ranges, pipelined chunks, flush at the end) and a progress bar.
+/// A local image is read directly (positional reads, SEEK_DATA/SEEK_HOLE), not through nbdkit.
 /// </summary>
 internal static class CopyCommand
 {
     public static Command Create()
     {
-        var source = new Argument<string>("source") { Description = "nbd://host:port/export, nbd+unix:///export?socket=PATH, or an image file (raw)." };
+        var source = new Argument<string>("source") { Description = "nbd://host:port/export, nbd+unix:///export?socket=PATH, or a raw image file or block device (read directly, holes sent as zeroes)." };
         var export = new Option<string>("--export") { Description = "The OMA NBD export to write into.", Required = true };
         var limit = new Option<long?>("--limit") { Description = "Bandwidth limit in bytes per second." };
         var oma = AgentTunnelOptions.Oma();
         var stateDir = AgentTunnelOptions.StateDir();
-        var command = new Command("copy", "Copy a disk image or NBD export into an OMA export through the tunnel (assumes a zeroed target).")
+        var command = new Command("copy", "Copy a raw disk image, block device or NBD export into an OMA export through the tunnel (assumes a zeroed target).")
         {
             source, export, limit, oma, stateDir,
         };
@@ -38,12 +39,12 @@ internal static class CopyCommand
                 throw new VmaCliException("--limit must be a positive number of bytes per second");
             }
             using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
-            await using var disk = await MappedDiskSourceFactory.OpenSourceAsync(parse.GetValue(source)!, options.Nbdkit, ct);
+            await using var disk = await MappedDiskSourceFactory.OpenSourceAsync(parse.GetValue(source)!, ct);
             await using var tunnel = await AgentTunnelOptions.ConnectAsync(parse.GetValue(oma), parse.GetValue(stateDir), configuration, loggers,
                 TimeSpan.FromSeconds(30), ct);
             var stream = await tunnel.OpenStreamAsync("nbd", ct);
             await using var target = await NbdClient.ConnectAsync(stream, parse.GetValue(export)!, new NbdClientOptions { MaxInFlight = 16 }, ct);
-            var extents = await DiskCopier.PlanAsync(disk.Client, [new DiskExtent(0, disk.Size)], 0, disk.Size, ct);
+            var extents = await DiskCopier.PlanAsync(disk.Reader, [new DiskExtent(0, disk.Size)], 0, disk.Size, ct);
             var progress = new DiskProgress(new SyncDiskRequest(0, parse.GetValue(export), "*", 0), TimeProvider.System);
             var bucket = parse.GetValue(limit) is long l ? new TokenBucket(l, TimeProvider.System) : null;
             var copier = new DiskCopier(options.Streaming, TimeProvider.System);
@@ -52,7 +53,7 @@ internal static class CopyCommand
                 .StartAsync(async ctx =>
                 {
                     var bar = ctx.AddTask(Markup.Escape($"{disk.Description} → {parse.GetValue(export)}"), maxValue: Math.Max(1, extents.Sum(e => e.Length)));
-                    var copy = copier.CopyAsync(disk.Client, target, extents, disk.Size, progress, bucket, ct);
+                    var copy = copier.CopyAsync(disk.Reader, target, extents, disk.Size, progress, bucket, ct);
                     while (!copy.IsCompleted)
                     {
                         await Task.WhenAny(copy, Task.Delay(250, CancellationToken.None));

@@ -102,7 +102,7 @@ internal static class HashPlan
 
 internal static class DiskHashes
 {
-    /// <summary>One NBD read: memory stays at this whatever the chunk size.</summary>
+    /// <summary>One source read: memory stays at this whatever the chunk size.</summary>
     private const int ReadBytes = 1 << 20;
 
     public static async Task<IResult> HandleAsync(string vmPath, string snapshotId, int deviceKey, HashRangesRequest? body, VCenter vcenter,
@@ -169,7 +169,7 @@ internal static class DiskHashes
                 for (var at = chunk.Start; at < chunk.End;)
                 {
                     var length = (int)Math.Min(ReadBytes, chunk.End - at);
-                    await source.Client.ReadAsync(at, buffer.AsMemory(0, length), ct).ConfigureAwait(false);
+                    await source.Reader.ReadAsync(at, buffer.AsMemory(0, length), ct).ConfigureAwait(false);
                     sha.AppendData(buffer, 0, length);
                     at += length;
                 }

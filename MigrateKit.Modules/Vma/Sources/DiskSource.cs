@@ -1,4 +1,3 @@
-using MigrateKit.Modules.Transport.Nbd;
 using MigrateKit.Modules.Vma.VSphere;
 
 namespace MigrateKit.Modules.Vma.Sources;
@@ -7,35 +6,19 @@ namespace MigrateKit.Modules.Vma.Sources;
 internal sealed record DiskSourceRequest(MoRef Vm, string VmName, MoRef Snapshot, int DeviceKey, string FileName);
 
 /// <summary>
-/// A source disk opened for reading: an NBD client (to nbdkit, qemu-nbd or any NBD server) and,
-/// when we started it, the server process. Disposing disconnects and stops the process.
+/// A source disk opened for reading: an NBD export (nbdkit vddk, any NBD URI) or a local image read
+/// directly. Disposing releases the reader (and the nbdkit it started, if any).
 /// </summary>
-internal sealed class DiskSource(NbdClient client, string description, IAsyncDisposable? owned) : IAsyncDisposable
+internal sealed class DiskSource(IDiskReader reader, string description) : IAsyncDisposable
 {
-    public NbdClient Client { get; } = client;
+    public IDiskReader Reader { get; } = reader;
 
     /// <summary>For messages: what is being read (never credentials).</summary>
     public string Description { get; } = description;
 
-    public long Size => Client.Size;
+    public long Size => Reader.Size;
 
-    public async ValueTask DisposeAsync()
-    {
-        try
-        {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await Client.DisconnectAsync(cts.Token).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
-        {
-            // The server may already be gone; disposing below closes our end regardless.
-        }
-        await Client.DisposeAsync().ConfigureAwait(false);
-        if (owned is not null)
-        {
-            await owned.DisposeAsync().ConfigureAwait(false);
-        }
-    }
+    public ValueTask DisposeAsync() => Reader.DisposeAsync();
 }
 
 /// <summary>Opens source disks; production reads through nbdkit's vddk plugin, labs through a configured mapping.</summary>
@@ -44,5 +27,5 @@ internal interface IDiskSourceFactory
     Task<DiskSource> OpenAsync(DiskSourceRequest request, CancellationToken ct);
 }
 
-/// <summary>A source disk could not be opened (no mapping, nbdkit failed, …).</summary>
+/// <summary>A source disk could not be opened (no mapping, no such image, nbdkit failed, …).</summary>
 internal sealed class DiskSourceException(string message, Exception? inner = null) : Exception(message, inner);

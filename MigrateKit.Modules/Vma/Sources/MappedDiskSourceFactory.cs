@@ -4,9 +4,10 @@ namespace MigrateKit.Modules.Vma.Sources;
 
 /// <summary>
 /// Lab and test reader: <c>Vma:DiskMappings</c> says which NBD URI or local image stands for a VM
-/// disk (VM by moref or name, disk by device key). An image file is served by
-/// <c>nbdkit --readonly file</c> on a Unix socket, so reads take the same NBD client path (with
-/// block status) as production. There is no vCenter snapshot behind it: the image is read as it is.
+/// disk (VM by moref or name, disk by device key). An NBD URI is read with our NBD client (block
+/// status when the server offers base:allocation); a local image file or block device is read
+/// directly by <see cref="FileDiskReader"/> (positional reads, SEEK_DATA/SEEK_HOLE for the allocation
+/// map), with no nbdkit in between. There is no vCenter snapshot behind it: the image is read as it is.
 /// </summary>
 internal sealed class MappedDiskSourceFactory(VmaOptions options) : IDiskSourceFactory
 {
@@ -15,11 +16,11 @@ internal sealed class MappedDiskSourceFactory(VmaOptions options) : IDiskSourceF
         var mapping = options.DiskMappings.FirstOrDefault(m => m.DeviceKey == request.DeviceKey
                 && (m.Vm == request.Vm.Value || m.Vm == request.VmName))
             ?? throw new DiskSourceException($"no disk mapping for VM {request.VmName} ({request.Vm.Value}) disk {request.DeviceKey} in Vma:DiskMappings");
-        return await OpenSourceAsync(mapping.Source, options.Nbdkit, ct).ConfigureAwait(false);
+        return await OpenSourceAsync(mapping.Source, ct).ConfigureAwait(false);
     }
 
-    /// <summary>Opens an NBD URI or an image file (used by the mapping and by <c>migratekit-vma copy</c>).</summary>
-    public static async Task<DiskSource> OpenSourceAsync(string source, string nbdkit, CancellationToken ct)
+    /// <summary>Opens an NBD URI, an image file or a block device (used by the mapping and by <c>migratekit-vma copy</c>).</summary>
+    public static async Task<DiskSource> OpenSourceAsync(string source, CancellationToken ct)
     {
         if (TryParseNbdUri(source, out var uri))
         {
@@ -28,7 +29,7 @@ internal sealed class MappedDiskSourceFactory(VmaOptions options) : IDiskSourceF
                 var client = uri.Socket is { } socket
                     ? await NbdClient.ConnectUnixAsync(socket, uri.Export, null, ct).ConfigureAwait(false)
                     : await NbdClient.ConnectTcpAsync(uri.Host!, uri.Port, uri.Export, null, ct).ConfigureAwait(false);
-                return new DiskSource(client, source, null);
+                return new DiskSource(new NbdDiskReader(client, null), source);
             }
             catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or TimeoutException)
             {
@@ -39,21 +40,11 @@ internal sealed class MappedDiskSourceFactory(VmaOptions options) : IDiskSourceF
         {
             throw new DiskSourceException($"'{source}' is neither nbd://host[:port]/export, nbd+unix:///export?socket=PATH nor a file");
         }
-        if (!File.Exists(source))
+        if (Directory.Exists(source))
         {
-            throw new DiskSourceException($"source image '{source}' does not exist");
+            throw new DiskSourceException($"source image '{source}' is a directory");
         }
-        var process = await NbdkitProcess.StartAsync(nbdkit, ["file", Path.GetFullPath(source)], TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);
-        try
-        {
-            var client = await NbdClient.ConnectUnixAsync(process.SocketPath, "", null, ct).ConfigureAwait(false);
-            return new DiskSource(client, source, process);
-        }
-        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or TimeoutException)
-        {
-            await process.DisposeAsync().ConfigureAwait(false);
-            throw new DiskSourceException($"cannot read {source} through nbdkit: {e.Message}", e);
-        }
+        return new DiskSource(FileDiskReader.Open(Path.GetFullPath(source)), source);
     }
 
     internal readonly record struct NbdUri(string? Host, int Port, string? Socket, string Export);

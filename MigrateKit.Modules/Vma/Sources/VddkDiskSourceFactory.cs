@@ -17,7 +17,7 @@ internal sealed class VddkDiskSourceFactory(VmaOptions options, VSphereOptions v
         try
         {
             var client = await NbdClient.ConnectUnixAsync(process.SocketPath, "", new NbdClientOptions { MaxInFlight = 16 }, ct).ConfigureAwait(false);
-            return new DiskSource(client, $"vddk {request.FileName} of {request.Vm} at {request.Snapshot}", process);
+            return new DiskSource(new NbdDiskReader(client, process), $"vddk {request.FileName} of {request.Vm} at {request.Snapshot}");
         }
         catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or TimeoutException)
         {

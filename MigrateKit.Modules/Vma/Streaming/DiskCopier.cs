@@ -1,12 +1,14 @@
 using System.Buffers;
 using MigrateKit.Modules.Transport.Nbd;
+using MigrateKit.Modules.Vma.Sources;
 using MigrateKit.Modules.Vma.VSphere;
 
 namespace MigrateKit.Modules.Vma.Streaming;
 
 /// <summary>
-/// Copies the given areas of one disk from a source NBD client into a target NBD client (the OMA
-/// export, through a tunnel stream): zero ranges — from block status, or data that reads as all
+/// Copies the given areas of one disk from a source reader (NBD, or a local image read directly)
+/// into a target NBD client (the OMA export, through a tunnel stream): zero ranges — from the
+/// source's allocation map (block status), or data that reads as all
 /// zeroes — go as WRITE_ZEROES without payload; data goes in chunk-sized reads and writes,
 /// <see cref="StreamingOptions.ChunksInFlight"/> at a time with pooled buffers. The target is
 /// flushed periodically and at the end; only then does the checkpoint move.
@@ -16,13 +18,13 @@ internal sealed class DiskCopier(StreamingOptions options, TimeProvider time)
 {
     /// <summary>Plans the copy: areas clipped to [start, end) and split by the source's block status.</summary>
     public static async Task<IReadOnlyList<CopyExtent>> PlanAsync(
-        NbdClient source, IReadOnlyList<DiskExtent> areas, long startOffset, long end, CancellationToken ct)
+        IDiskReader source, IReadOnlyList<DiskExtent> areas, long startOffset, long end, CancellationToken ct)
     {
         var clipped = CopyPlan.Clip(areas, startOffset, end);
         var extents = new List<CopyExtent>();
         foreach (var area in clipped)
         {
-            if (!source.HasBaseAllocation)
+            if (!source.HasAllocationMap)
             {
                 extents.Add(new CopyExtent(area.Start, area.Length, false));
                 continue;
@@ -30,7 +32,7 @@ internal sealed class DiskCopier(StreamingOptions options, TimeProvider time)
             var at = area.Start;
             while (at < area.End)
             {
-                var status = await source.BlockStatusAsync(at, area.End - at, ct: ct).ConfigureAwait(false);
+                var status = await source.BlockStatusAsync(at, area.End - at, ct).ConfigureAwait(false);
                 var piece = new DiskExtent(at, area.End - at);
                 var parts = CopyPlan.Intersect(piece, status).ToList();
                 // The server may describe less than asked: keep what it described, ask again from there.
@@ -51,7 +53,7 @@ internal sealed class DiskCopier(StreamingOptions options, TimeProvider time)
     /// Runs the copy of <paramref name="extents"/> (from <see cref="PlanAsync"/>); progress and the
     /// checkpoint go to <paramref name="progress"/>. Ends with a flush; the checkpoint is then <paramref name="end"/>.
     /// </summary>
-    public async Task CopyAsync(NbdClient source, NbdClient target, IReadOnlyList<CopyExtent> extents, long end,
+    public async Task CopyAsync(IDiskReader source, NbdClient target, IReadOnlyList<CopyExtent> extents, long end,
         DiskProgress progress, TokenBucket? bucket, CancellationToken ct)
     {
         if (target.IsReadOnly)
@@ -147,7 +149,7 @@ internal sealed class DiskCopier(StreamingOptions options, TimeProvider time)
         progress.AdvanceCheckpoint(end);
     }
 
-    private async Task CopyChunkAsync(NbdClient source, NbdClient target, CopyChunk chunk, DiskProgress progress, TokenBucket? bucket, CancellationToken ct)
+    private async Task CopyChunkAsync(IDiskReader source, NbdClient target, CopyChunk chunk, DiskProgress progress, TokenBucket? bucket, CancellationToken ct)
     {
         if (chunk.Zero)
         {

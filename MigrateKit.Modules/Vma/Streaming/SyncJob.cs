@@ -143,10 +143,10 @@ internal sealed class SyncJob
             var wanted = request.ExtraRanges is { Count: > 0 } extra
                 ? ChangedAreaPager.Merge(areas.Extents.Concat(extra.Select(r => new DiskExtent(r.Offset, r.Length))))
                 : areas.Extents;
-            var extents = await DiskCopier.PlanAsync(source.Client, wanted, request.StartOffset, end, ct).ConfigureAwait(false);
+            var extents = await DiskCopier.PlanAsync(source.Reader, wanted, request.StartOffset, end, ct).ConfigureAwait(false);
             await using var target = await ConnectTargetAsync(request.ExportName!, ct).ConfigureAwait(false);
             disk.SetState(SyncStates.Copying);
-            await new DiskCopier(_options, _time).CopyAsync(source.Client, target, extents, end, disk, _bucket, ct).ConfigureAwait(false);
+            await new DiskCopier(_options, _time).CopyAsync(source.Reader, target, extents, end, disk, _bucket, ct).ConfigureAwait(false);
             await target.DisconnectAsync(ct).ConfigureAwait(false);
             disk.SetState(SyncStates.Completed);
         }

@@ -63,7 +63,7 @@ public sealed class HashPlanTests
     }
 }
 
-/// <summary>The hash endpoint against the simulator's snapshot and the agent's real source reader (nbdkit over an image).</summary>
+/// <summary>The hash endpoint against the simulator's snapshot and the agent's real source reader (an image read directly).</summary>
 [NonParallelizable] // one simulator, loop devices and the shared test database
 public sealed class VmaDiskHashEndpointTests : SimulatedVmTest
 {

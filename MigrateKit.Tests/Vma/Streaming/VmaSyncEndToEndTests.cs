@@ -10,7 +10,7 @@ namespace MigrateKit.Tests.Vma.Streaming;
 
 /// <summary>
 /// Syncs end to end with every real peer: the vCenter simulator (CBT answers from its file),
-/// the real agent (nbdkit over local images), the tunnel with enrolled certificates, the real OMA
+/// the real agent (local images read directly), the tunnel with enrolled certificates, the real OMA
 /// NBD server writing into loop devices of the OSSEA emulator, and qemu-img to compare.
 /// The OMA drives the agent as it will in production: HTTP over "vma-api" tunnel streams.
 /// </summary>

@@ -19,7 +19,7 @@ namespace MigrateKit.Tests.Vma.Support;
 
 /// <summary>
 /// The real VMA agent (the host's VmaApplication: loopback Kestrel, tunnel client, sync manager)
-/// enrolled with a real OMA test host, reading source disks mapped to local images through nbdkit.
+/// enrolled with a real OMA test host, reading source disks mapped to local images (read directly by FileDiskReader).
 /// </summary>
 internal sealed class VmaTestAgent : IAsyncDisposable
 {
