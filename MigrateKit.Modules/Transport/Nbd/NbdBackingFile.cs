@@ -18,13 +18,14 @@ internal sealed class NbdBackingFile : IDisposable
     private readonly SafeFileHandle _handle;
     private int _canPunchHole = 1;
     private int _canZeroRange = 1;
-    private int _canSeekData = 1;
+    private readonly FileAllocationMap _allocation;
 
     private NbdBackingFile(SafeFileHandle handle, long size, bool readOnly)
     {
         _handle = handle;
         Size = size;
         ReadOnly = readOnly;
+        _allocation = new FileAllocationMap(handle, size);
     }
 
     public long Size { get; }
@@ -116,46 +117,10 @@ internal sealed class NbdBackingFile : IDisposable
         var position = offset;
         while (position < end && extents.Count < maxExtents)
         {
-            long next;
-            uint flags;
-            if (Volatile.Read(ref _canSeekData) == 0)
-            {
-                next = end;
-                flags = 0;
-            }
-            else
-            {
-                var data = Native.lseek(_handle, position, Native.SeekData);
-                if (data < 0)
-                {
-                    var errno = Marshal.GetLastPInvokeError();
-                    if (errno == Native.ENXIO)
-                    {
-                        // No data after position: the rest of the file is a hole.
-                        data = Size;
-                    }
-                    else
-                    {
-                        Volatile.Write(ref _canSeekData, 0);
-                        continue;
-                    }
-                }
-                if (data > position)
-                {
-                    next = data;
-                    flags = NbdWire.StateHole | NbdWire.StateZero;
-                }
-                else
-                {
-                    var hole = Native.lseek(_handle, position, Native.SeekHole);
-                    next = hole <= position ? end : hole;
-                    flags = 0;
-                }
-            }
-            next = Math.Min(next, end);
+            var (next, hole) = _allocation.NextExtent(position, end);
             // An extent length is a u32; keep big extents 512-aligned.
             var extent = Math.Min(next - position, 0x8000_0000L);
-            extents.Add(((uint)extent, flags));
+            extents.Add(((uint)extent, hole ? NbdWire.StateHole | NbdWire.StateZero : 0u));
             position += extent;
         }
     }
@@ -224,15 +189,12 @@ internal sealed class NbdBackingFile : IDisposable
     private static class Native
     {
         public const int SeekEnd = 2;
-        public const int SeekData = 3;
-        public const int SeekHole = 4;
         public const int FallocKeepSize = 0x01;
         public const int FallocPunchHole = 0x02;
         public const int FallocZeroRange = 0x10;
         public const int FadvWillNeed = 3;
 
         public const int EPERM = 1;
-        public const int ENXIO = 6;
         public const int ENOMEM = 12;
         public const int EACCES = 13;
         public const int ENODEV = 19;

@@ -7,7 +7,7 @@ namespace MigrateKit.Modules.Vma.Sources;
 /// <summary>
 /// Reads a local raw image or block device directly, without an NBD server in between: positional
 /// synchronous reads (the data is usually in the page cache, so a thread-pool hop per read would
-/// cost more than the read) and block status from <c>lseek(SEEK_DATA / SEEK_HOLE)</c>, reported the
+/// cost more than the read) and block status from <c>lseek(SEEK_DATA / SEEK_HOLE)</c> (<see cref="FileAllocationMap"/>, as the OMA's NBD server), reported the
 /// way nbdkit's file plugin does (a hole is hole + zero, data is 0). Block devices have no
 /// allocation map; everything in them is data.
 /// </summary>
@@ -18,7 +18,7 @@ internal sealed partial class FileDiskReader : IDiskReader
 
     private readonly SafeFileHandle _handle;
     private readonly string _path;
-    private int _canSeekData = 1;
+    private readonly FileAllocationMap _allocation;
 
     private FileDiskReader(SafeFileHandle handle, string path, long size, bool isBlockDevice)
     {
@@ -26,6 +26,7 @@ internal sealed partial class FileDiskReader : IDiskReader
         _path = path;
         Size = size;
         IsBlockDevice = isBlockDevice;
+        _allocation = new FileAllocationMap(handle, size);
     }
 
     public long Size { get; }
@@ -101,34 +102,15 @@ internal sealed partial class FileDiskReader : IDiskReader
         var end = offset + length;
         var extents = new List<NbdExtent>();
         var position = offset;
+        if (!HasAllocationMap)
+        {
+            return [new NbdExtent(offset, length, false, false)];
+        }
         while (position < end && extents.Count < MaxExtentsPerCall)
         {
-            if (!HasAllocationMap || Volatile.Read(ref _canSeekData) == 0)
-            {
-                extents.Add(new NbdExtent(position, end - position, false, false));
-                break;
-            }
-            var data = Seek(position, Native.SeekData);
-            if (data is null)
-            {
-                continue;
-            }
-            if (data > position)
-            {
-                var holeEnd = Math.Min(data.Value, end);
-                extents.Add(new NbdExtent(position, holeEnd - position, true, true));
-                position = holeEnd;
-                continue;
-            }
-            var hole = Seek(position, Native.SeekHole);
-            if (hole is null)
-            {
-                continue;
-            }
-            // Every file ends in a (virtual) hole, so hole > position while position < EOF.
-            var dataEnd = hole > position ? Math.Min(hole.Value, end) : end;
-            extents.Add(new NbdExtent(position, dataEnd - position, false, false));
-            position = dataEnd;
+            var (next, hole) = _allocation.NextExtent(position, end);
+            extents.Add(new NbdExtent(position, next - position, hole, hole));
+            position = next;
         }
         return extents;
     }
@@ -185,44 +167,10 @@ internal sealed partial class FileDiskReader : IDiskReader
         }
     }
 
-    /// <summary>
-    /// lseek for SEEK_DATA/SEEK_HOLE. ENXIO (no data at or after the offset) is "hole to the end of the
-    /// file", so it returns the size. Returns null when the file system cannot seek for data: from then
-    /// on everything is reported as data, which is always safe.
-    /// </summary>
-    private long? Seek(long position, int whence)
-    {
-        var result = Native.lseek(_handle, position, whence);
-        if (result >= 0)
-        {
-            return result;
-        }
-        var errno = Marshal.GetLastPInvokeError();
-        switch (errno)
-        {
-            case Native.ENXIO:
-                return Size;
-            case Native.EINVAL or Native.EOPNOTSUPP:
-                Volatile.Write(ref _canSeekData, 0);
-                return null;
-            default:
-                throw new IOException($"lseek({(whence == Native.SeekData ? "SEEK_DATA" : "SEEK_HOLE")}) at {position} of '{_path}' failed: errno {errno}");
-        }
-    }
-
     private static partial class Native
     {
-        public const int SeekData = 3;
-        public const int SeekHole = 4;
-        public const int ENXIO = 6;
-        public const int EINVAL = 22;
-        public const int EOPNOTSUPP = 95;
-
         /// <summary>_IOR(0x12, 114, size_t): the same number on x86_64 and arm64 Linux.</summary>
         public const nuint BlkGetSize64 = 0x80081272;
-
-        [LibraryImport("libc", SetLastError = true)]
-        public static partial long lseek(SafeFileHandle fd, long offset, int whence);
 
         [LibraryImport("libc", SetLastError = true)]
         public static partial int ioctl(SafeFileHandle fd, nuint request, out ulong size);
