@@ -49,22 +49,28 @@ public sealed partial class FailoverTests
         }
         finally
         {
-            r.Admin.Dispose();
-            await r.Agent.DisposeAsync();
-            if (!firstStopped)
-            {
-                // Never leave an OMA running: its workers would treat the next test's failovers as interrupted.
-                await r.Env.Host.DisposeAsync();
-            }
-            if (second is not null)
-            {
-                await second.DisposeAsync();
-            }
-            await r.Env.Emulator.DisposeAsync();
+            await TearDownAsync(r, firstStopped, second);
         }
     }
 
     /// <summary>Another OMA process on the same database and OSSEA (the settings OmaWithOssea gives the first one).</summary>
+    /// <summary>Stops everything a restart test started, whichever OMA is still running.</summary>
+    private static async Task TearDownAsync(Replicated r, bool firstStopped, OmaTestHost? second)
+    {
+        r.Admin.Dispose();
+        await r.Agent.DisposeAsync();
+        if (!firstStopped)
+        {
+            // Never leave an OMA running: its workers would treat the next test's failovers as interrupted.
+            await r.Env.Host.DisposeAsync();
+        }
+        if (second is not null)
+        {
+            await second.DisposeAsync();
+        }
+        await r.Env.Emulator.DisposeAsync();
+    }
+
     private static Task<OmaTestHost> RestartOmaAsync(Replicated r)
     {
         var settings = OmaWithOssea.SettingsFor(r.Env.Emulator);
@@ -118,17 +124,7 @@ public sealed partial class FailoverTests
         }
         finally
         {
-            r.Admin.Dispose();
-            await r.Agent.DisposeAsync();
-            if (!firstStopped)
-            {
-                await r.Env.Host.DisposeAsync();
-            }
-            if (second is not null)
-            {
-                await second.DisposeAsync();
-            }
-            await r.Env.Emulator.DisposeAsync();
+            await TearDownAsync(r, firstStopped, second);
         }
     }
 }
