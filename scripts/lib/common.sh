@@ -19,10 +19,10 @@ ensure_packages() {
     [ "$(id -u)" = 0 ] || mk_die "missing packages ${missing[*]}; run as root or install them"
     mk_log "installing ${missing[*]}"
     if [ -z "$mk_apt_updated" ]; then
-        apt-get update -qq >/dev/null || mk_die "apt-get update failed"
+        apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null || mk_die "apt-get update failed"
         mk_apt_updated=1
     fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
         || mk_die "apt-get install ${missing[*]} failed"
 }
 
