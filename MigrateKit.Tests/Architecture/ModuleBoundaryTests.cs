@@ -109,14 +109,35 @@ public class ModuleBoundaryTests
     [Test]
     public void Operation_logic_does_not_log_ad_hoc()
     {
-        // Handlers record what they do in the job log; only infrastructure (edges, protocols) logs.
+        // Handlers and runs record what they do in the job log; only infrastructure (edges, protocols,
+        // the workers and runners that host a run and report its crash) logs.
         foreach (var assembly in ModuleAssemblies.OmaModules.Values)
         {
-            var result = Types.InAssembly(assembly).That().ResideInNamespaceEndingWith(".Features")
+            var result = Types.InAssembly(assembly).That().ResideInNamespaceMatching(OperationLogicNamespaces)
+                .And().DoNotHaveNameEndingWith("Worker").And().DoNotHaveNameEndingWith("Runner")
                 .ShouldNot().HaveDependencyOn("Microsoft.Extensions.Logging").GetResult();
             Assert.That(result.FailingTypeNames, Is.Null.Or.Empty, assembly.GetName().Name);
         }
     }
+
+    [Test]
+    public void The_logging_rule_covers_the_operation_logic_of_every_module()
+    {
+        // A rule that matches nothing checks nothing: each module with operations must be in scope,
+        // and so must the long runs of failover, cleanup and replication.
+        string[] covered = ModuleAssemblies.OmaModules.Values
+            .SelectMany(a => Types.InAssembly(a).That().ResideInNamespaceMatching(OperationLogicNamespaces).GetTypes())
+            .Select(t => t.FullName!)
+            .ToArray();
+        foreach (var module in new[] { "Agents", "Volume", "Replication", "Failover", "Cleanup" })
+            Assert.That(covered, Has.Some.StartsWith($"MigrateKit.Modules.{module}.Features"), module);
+        Assert.That(covered, Has.Some.StartsWith("MigrateKit.Modules.Failover.Run."));
+        Assert.That(covered, Has.Some.StartsWith("MigrateKit.Modules.Cleanup.Run."));
+        Assert.That(covered, Has.Some.StartsWith("MigrateKit.Modules.Replication.Sync."));
+    }
+
+    // Every folder that holds operation logic: vertical-slice features (any depth) and the long runs.
+    private const string OperationLogicNamespaces = @"\.(Features|Run|Sync)(\.|$)";
 
     internal static IEnumerable<(string Field, string Sql)> SqlConstants(Assembly assembly) =>
         assembly.GetTypes()
