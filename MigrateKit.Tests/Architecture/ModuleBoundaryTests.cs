@@ -96,7 +96,7 @@ public class ModuleBoundaryTests
     public void The_vma_agent_references_only_core_transport_and_vma()
     {
         var agent = typeof(MigrateKit.Host.Vma.VmaProgram).Assembly;
-        var allowed = new[] { "MigrateKit.Modules.Core", "MigrateKit.Modules.Transport", "MigrateKit.Modules.Vma" };
+        var allowed = new[] { "MigrateKit.Modules.Core", "MigrateKit.Modules.Transport", "MigrateKit.Modules.Vma", "MigrateKit.Modules.VmaContracts" };
         var project = agent.GetReferencedAssemblies().Select(a => a.Name!).Where(n => n.StartsWith("MigrateKit.", StringComparison.Ordinal));
         var vmaModule = ModuleAssemblies.Vma.GetReferencedAssemblies().Select(a => a.Name!).Where(n => n.StartsWith("MigrateKit.", StringComparison.Ordinal));
         Assert.Multiple(() =>
@@ -104,6 +104,44 @@ public class ModuleBoundaryTests
             Assert.That(project, Is.SubsetOf(allowed));
             Assert.That(vmaModule, Is.SubsetOf(allowed));
         });
+    }
+
+    [Test]
+    public void The_vma_contracts_reference_nothing_but_the_bcl()
+    {
+        // Both the agent and the OMA take this assembly: whatever it referenced, both would carry.
+        var runtime = System.Runtime.InteropServices.RuntimeEnvironment.GetRuntimeDirectory();
+        var outside = ModuleAssemblies.VmaContracts.GetReferencedAssemblies().Select(a => a.Name!)
+            .Where(n => !File.Exists(Path.Combine(runtime, n + ".dll")));
+        var project = File.ReadAllText(Path.Combine(RepoPaths.Root, "MigrateKit.Modules", "VmaContracts", "MigrateKit.Modules.VmaContracts.csproj"));
+        Assert.Multiple(() =>
+        {
+            Assert.That(outside, Is.Empty, "assemblies outside Microsoft.NETCore.App");
+            Assert.That(Regex.Matches(project, @"<(PackageReference|ProjectReference|FrameworkReference|Reference)\b").Select(m => m.Value), Is.Empty);
+        });
+    }
+
+    [Test]
+    public void The_vma_contracts_are_records_and_state_names_only()
+    {
+        var types = ModuleAssemblies.VmaContracts.GetTypes().Where(t => !t.Name.StartsWith('<')).ToList();
+        Assert.Multiple(() =>
+        {
+            Assert.That(types.Where(t => t.Namespace != "MigrateKit.Modules.VmaContracts" || !t.IsPublic).Select(t => t.FullName), Is.Empty);
+            // A record has a compiler-made EqualityContract; a static class of constants is the only other shape.
+            Assert.That(types.Where(t => !(t.IsSealed && t.IsAbstract)
+                    && t.GetProperty("EqualityContract", BindingFlags.Instance | BindingFlags.NonPublic) is null)
+                .Select(t => t.FullName), Is.Empty);
+        });
+    }
+
+    [Test]
+    public void Only_replication_speaks_the_vma_api_on_the_oma()
+    {
+        var speakers = ModuleAssemblies.OmaModules
+            .Where(m => m.Value.GetReferencedAssemblies().Any(a => a.Name == "MigrateKit.Modules.VmaContracts"))
+            .Select(m => m.Key);
+        Assert.That(speakers, Is.EquivalentTo(new[] { "Replication" }));
     }
 
     [Test]

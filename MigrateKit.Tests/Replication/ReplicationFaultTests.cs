@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 using MigrateKit.Modules.Agents.Contracts;
 using MigrateKit.Modules.Replication.Vma;
 using MigrateKit.Modules.Vma.VSphere;
+using MigrateKit.Modules.VmaContracts;
 using MigrateKit.Modules.Volume.Contracts;
 using MigrateKit.Tests.Support;
 using MigrateKit.Tests.Support.VcSim;

@@ -12,8 +12,9 @@ internal static class ModuleAssemblies
     public static Assembly Failover => typeof(MigrateKit.Modules.Failover.FailoverModule).Assembly;
     public static Assembly Cleanup => typeof(MigrateKit.Modules.Cleanup.CleanupModule).Assembly;
     public static Assembly Vma => typeof(MigrateKit.Modules.Vma.VmaModule).Assembly;
+    public static Assembly VmaContracts => typeof(MigrateKit.Modules.VmaContracts.VmaSyncStates).Assembly;
 
-    public static IReadOnlyList<Assembly> All => [Core, Transport, Agents, Volume, Replication, Failover, Cleanup, Vma];
+    public static IReadOnlyList<Assembly> All => [Core, Transport, Agents, Volume, Replication, Failover, Cleanup, Vma, VmaContracts];
 
     /// <summary>The business modules of the OMA, by name.</summary>
     public static IReadOnlyDictionary<string, Assembly> OmaModules => new Dictionary<string, Assembly>

@@ -5,6 +5,7 @@ using MigrateKit.Modules.Vma;
 using MigrateKit.Modules.Vma.Sources;
 using MigrateKit.Modules.Vma.Streaming;
 using MigrateKit.Modules.Vma.VSphere;
+using MigrateKit.Modules.VmaContracts;
 using Spectre.Console;
 
 namespace MigrateKit.Host.Vma.Cli;
@@ -45,7 +46,7 @@ internal static class CopyCommand
             var stream = await tunnel.OpenStreamAsync("nbd", ct);
             await using var target = await NbdClient.ConnectAsync(stream, parse.GetValue(export)!, new NbdClientOptions { MaxInFlight = 16 }, ct);
             var extents = await DiskCopier.PlanAsync(disk.Reader, [new DiskExtent(0, disk.Size)], 0, disk.Size, ct);
-            var progress = new DiskProgress(new SyncDiskRequest(0, parse.GetValue(export), "*", 0), TimeProvider.System);
+            var progress = new DiskProgress(new VmaSyncDisk(0, parse.GetValue(export), "*", 0), TimeProvider.System);
             var bucket = parse.GetValue(limit) is long l ? new TokenBucket(l, TimeProvider.System) : null;
             var copier = new DiskCopier(options.Streaming, TimeProvider.System);
             await AnsiConsole.Progress()

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using MigrateKit.Modules.Replication.Contracts;
-using MigrateKit.Modules.Replication.Vma;
+using MigrateKit.Modules.VmaContracts;
 
 namespace MigrateKit.Modules.Replication.Data;
 

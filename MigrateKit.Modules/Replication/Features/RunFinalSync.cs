@@ -7,6 +7,7 @@ using MigrateKit.Modules.Replication.Contracts;
 using MigrateKit.Modules.Replication.Data;
 using MigrateKit.Modules.Replication.Sync;
 using MigrateKit.Modules.Replication.Vma;
+using MigrateKit.Modules.VmaContracts;
 
 namespace MigrateKit.Modules.Replication.Features;
 

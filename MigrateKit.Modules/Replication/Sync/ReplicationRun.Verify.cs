@@ -1,6 +1,7 @@
 using System.Globalization;
 using MigrateKit.Modules.Core.JobLog;
 using MigrateKit.Modules.Replication.Vma;
+using MigrateKit.Modules.VmaContracts;
 using MigrateKit.Modules.Volume.Contracts;
 
 namespace MigrateKit.Modules.Replication.Sync;

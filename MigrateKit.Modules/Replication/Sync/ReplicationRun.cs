@@ -5,6 +5,7 @@ using MigrateKit.Modules.Agents.Contracts;
 using MigrateKit.Modules.Core.JobLog;
 using MigrateKit.Modules.Replication.Data;
 using MigrateKit.Modules.Replication.Vma;
+using MigrateKit.Modules.VmaContracts;
 using MigrateKit.Modules.Volume.Contracts;
 using MySqlConnector;
 

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using MigrateKit.Modules.Replication.Vma;
+using MigrateKit.Modules.VmaContracts;
 using MigrateKit.Modules.Volume.Contracts;
 
 namespace MigrateKit.Modules.Replication.Sync;

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using MigrateKit.Modules.Agents.Contracts;
+using MigrateKit.Modules.VmaContracts;
 
 namespace MigrateKit.Modules.Replication.Vma;
 
@@ -58,7 +59,7 @@ internal sealed class VmaApiClient : IDisposable
         (await SendAsync<VmaCbtStatus>(HttpMethod.Post, $"api/v1/vms/{VmPath(vm)}/enable-cbt", null, ct))!;
 
     public async Task<VmaSnapshot> CreateSnapshotAsync(string vm, string name, string description, CancellationToken ct) =>
-        (await SendAsync<VmaSnapshot>(HttpMethod.Post, $"api/v1/vms/{VmPath(vm)}/snapshots", new { name, description }, ct))!;
+        (await SendAsync<VmaSnapshot>(HttpMethod.Post, $"api/v1/vms/{VmPath(vm)}/snapshots", new VmaCreateSnapshotRequest(name, description), ct))!;
 
     /// <summary>Deletes a snapshot; false when the VM has no such snapshot (already gone).</summary>
     public async Task<bool> DeleteSnapshotAsync(string vm, string snapshotId, CancellationToken ct)

@@ -5,22 +5,9 @@ using MigrateKit.Modules.Vma.Agent;
 using MigrateKit.Modules.Vma.Sources;
 using MigrateKit.Modules.Vma.Streaming;
 using MigrateKit.Modules.Vma.VSphere;
+using MigrateKit.Modules.VmaContracts;
 
 namespace MigrateKit.Modules.Vma.Api;
-
-/// <summary>
-/// POST /api/v1/vms/{vmPath}/snapshots/{snapshotId}/disks/{deviceKey}/hashes: what the disk holds
-/// in the snapshot over vCenter's areas since <see cref="HashRangesRequest.ChangeId"/> (if given)
-/// plus <see cref="HashRangesRequest.Ranges"/>, cut into chunks of at most ChunkBytes, one SHA-256 each.
-/// </summary>
-internal sealed record HashRangesRequest(
-    string? ChangeId, IReadOnlyList<ByteRangeRequest>? Ranges, int? ChunkBytes, long? FromOffset, long? MaxBytes);
-
-internal sealed record RangeHashView(long Offset, long Length, string Sha256);
-
-internal sealed record DiskHashesView(
-    string Vm, string SnapshotId, int DeviceKey, long CapacityBytes, string Algorithm, int ChunkBytes,
-    IReadOnlyList<RangeHashView> Chunks, long BytesHashed, long? NextOffset);
 
 /// <summary>Pure: which chunks one answer hashes.</summary>
 internal static class HashPlan
@@ -60,7 +47,7 @@ internal static class HashPlan
         return (chunks, null);
     }
 
-    public static Dictionary<string, string[]> Validate(int deviceKey, HashRangesRequest? body)
+    public static Dictionary<string, string[]> Validate(int deviceKey, VmaHashRequest? body)
     {
         var errors = new Dictionary<string, string[]>();
         if (deviceKey <= 0)
@@ -105,7 +92,7 @@ internal static class DiskHashes
     /// <summary>One source read: memory stays at this whatever the chunk size.</summary>
     private const int ReadBytes = 1 << 20;
 
-    public static async Task<IResult> HandleAsync(string vmPath, string snapshotId, int deviceKey, HashRangesRequest? body, VCenter vcenter,
+    public static async Task<IResult> HandleAsync(string vmPath, string snapshotId, int deviceKey, VmaHashRequest? body, VCenter vcenter,
         IDiskSourceFactory sources, CancellationToken ct)
     {
         var errors = HashPlan.Validate(deviceKey, body);
@@ -150,8 +137,8 @@ internal static class DiskHashes
         }
     }
 
-    private static async Task<DiskHashesView> HashAsync(MoRef vm, MoRef snapshot, SnapshotDisk frozen, List<DiskExtent> areas,
-        HashRangesRequest body, int chunkBytes, VSphereClient client, IDiskSourceFactory sources, CancellationToken ct)
+    private static async Task<VmaDiskHashes> HashAsync(MoRef vm, MoRef snapshot, SnapshotDisk frozen, List<DiskExtent> areas,
+        VmaHashRequest body, int chunkBytes, VSphereClient client, IDiskSourceFactory sources, CancellationToken ct)
     {
         var deviceKey = frozen.DeviceKey;
         var info = await client.GetVmAsync(vm, ct).ConfigureAwait(false);
@@ -159,7 +146,7 @@ internal static class DiskHashes
             .ConfigureAwait(false);
         var end = Math.Min(source.Size, frozen.CapacityBytes);
         var (chunks, next) = HashPlan.Plan(areas, body.FromOffset ?? 0, end, chunkBytes, body.MaxBytes ?? HashPlan.DefaultMaxBytes);
-        var hashes = new List<RangeHashView>(chunks.Count);
+        var hashes = new List<VmaRangeHash>(chunks.Count);
         var buffer = ArrayPool<byte>.Shared.Rent(ReadBytes);
         try
         {
@@ -173,14 +160,14 @@ internal static class DiskHashes
                     sha.AppendData(buffer, 0, length);
                     at += length;
                 }
-                hashes.Add(new RangeHashView(chunk.Start, chunk.Length, Convert.ToHexStringLower(sha.GetHashAndReset())));
+                hashes.Add(new VmaRangeHash(chunk.Start, chunk.Length, Convert.ToHexStringLower(sha.GetHashAndReset())));
             }
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
-        return new DiskHashesView(vm.Value, snapshot.Value, deviceKey, frozen.CapacityBytes, "sha256", chunkBytes, hashes,
+        return new VmaDiskHashes(vm.Value, snapshot.Value, deviceKey, frozen.CapacityBytes, "sha256", chunkBytes, hashes,
             chunks.Sum(c => c.Length), next);
     }
 }

@@ -5,6 +5,7 @@ using MigrateKit.Modules.Core.Api;
 using MigrateKit.Modules.Vma.Agent;
 using MigrateKit.Modules.Vma.Streaming;
 using MigrateKit.Modules.Vma.VSphere;
+using MigrateKit.Modules.VmaContracts;
 
 namespace MigrateKit.Modules.Vma.Api;
 
@@ -39,7 +40,7 @@ internal static class VmaEndpoints
 
     private static async Task<IResult> Health(VCenter vcenter, VmaTunnel tunnel, CancellationToken ct)
     {
-        VCenterHealthView vc;
+        VmaVCenterHealth vc;
         try
         {
             var client = vcenter.Client;
@@ -48,21 +49,21 @@ internal static class VmaEndpoints
             try
             {
                 await client.KeepAliveAsync(limit.Token).ConfigureAwait(false);
-                vc = new VCenterHealthView(true, true, client.Options.Address, null);
+                vc = new VmaVCenterHealth(true, true, client.Options.Address, null);
             }
             catch (Exception e) when (e is VSphereException or OperationCanceledException or HttpRequestException or IOException)
             {
-                vc = new VCenterHealthView(true, false, client.Options.Address, e is OperationCanceledException ? "timed out" : e.Message);
+                vc = new VmaVCenterHealth(true, false, client.Options.Address, e is OperationCanceledException ? "timed out" : e.Message);
             }
         }
         catch (VCenterNotConfiguredException e)
         {
-            vc = new VCenterHealthView(false, false, null, e.Message);
+            vc = new VmaVCenterHealth(false, false, null, e.Message);
         }
-        var tunnelView = new TunnelHealthView(tunnel.State, tunnel.Connections, tunnel.LastError);
+        var tunnelView = new VmaTunnelHealth(tunnel.State, tunnel.Connections, tunnel.LastError);
         var ok = vc.Reachable && tunnel.State == "connected";
         // 503 when degraded (as the OMA's health): monitors see it, callers still get the details.
-        return Results.Json(new HealthView(ok ? "ok" : "degraded", ProductVersion.Current, vc, tunnelView), statusCode: ok ? 200 : 503);
+        return Results.Json(new VmaHealth(ok ? "ok" : "degraded", ProductVersion.Current, vc, tunnelView), statusCode: ok ? 200 : 503);
     }
 
     private static Task<IResult> ListVms(VCenter vcenter, CancellationToken ct) => Guard(async () =>
@@ -81,17 +82,17 @@ internal static class VmaEndpoints
     {
         var vm = await vcenter.ResolveVmAsync(vmPath, ct).ConfigureAwait(false);
         var s = await vcenter.Client.GetCbtStatusAsync(vm, ct).ConfigureAwait(false);
-        return TypedResults.Ok(new CbtStatusView(vm.Value, s.Enabled, s.Supported, s.Reason, s.HardwareVersion));
+        return TypedResults.Ok(new VmaCbtStatus(vm.Value, s.Enabled, s.Supported, s.Reason, s.HardwareVersion));
     });
 
     private static Task<IResult> EnableCbt(string vmPath, VCenter vcenter, CancellationToken ct) => Guard(async () =>
     {
         var vm = await vcenter.ResolveVmAsync(vmPath, ct).ConfigureAwait(false);
         var s = await vcenter.Client.EnableCbtAsync(vm, ct).ConfigureAwait(false);
-        return TypedResults.Ok(new CbtStatusView(vm.Value, s.Enabled, s.Supported, s.Reason, s.HardwareVersion));
+        return TypedResults.Ok(new VmaCbtStatus(vm.Value, s.Enabled, s.Supported, s.Reason, s.HardwareVersion));
     });
 
-    private static Task<IResult> CreateSnapshot(string vmPath, CreateSnapshotRequest? body, VCenter vcenter, TimeProvider time, CancellationToken ct) => Guard(async () =>
+    private static Task<IResult> CreateSnapshot(string vmPath, VmaCreateSnapshotRequest? body, VCenter vcenter, TimeProvider time, CancellationToken ct) => Guard(async () =>
     {
         if (body?.Name is { } n && (n.Length > 80 || n.Trim().Length == 0))
         {
@@ -102,8 +103,8 @@ internal static class VmaEndpoints
         var snapshot = await vcenter.Client.CreateSnapshotAsync(vm, name, body?.Description ?? "MigrateKit replication", body?.Quiesce ?? false, ct)
             .ConfigureAwait(false);
         var disks = await vcenter.Client.GetSnapshotDisksAsync(snapshot, ct).ConfigureAwait(false);
-        return TypedResults.Created($"/api/v1/vms/{vm.Value}/snapshots/{snapshot.Value}", new SnapshotCreatedView(vm.Value, snapshot.Value, name,
-            [.. disks.Select(d => new SnapshotDiskView(d.DeviceKey, d.FileName, d.CapacityBytes, d.ChangeId))]));
+        return TypedResults.Created($"/api/v1/vms/{vm.Value}/snapshots/{snapshot.Value}", new VmaSnapshot(vm.Value, snapshot.Value, name,
+            [.. disks.Select(d => new VmaSnapshotDisk(d.DeviceKey, d.FileName, d.CapacityBytes, d.ChangeId))]));
     });
 
     private static Task<IResult> DeleteSnapshot(string vmPath, string snapshotId, VCenter vcenter, CancellationToken ct) => Guard(async () =>
@@ -119,7 +120,7 @@ internal static class VmaEndpoints
         return TypedResults.NoContent();
     });
 
-    private static Task<IResult> HashDisk(string vmPath, string snapshotId, int deviceKey, HashRangesRequest? body, VCenter vcenter,
+    private static Task<IResult> HashDisk(string vmPath, string snapshotId, int deviceKey, VmaHashRequest? body, VCenter vcenter,
         MigrateKit.Modules.Vma.Sources.IDiskSourceFactory sources, CancellationToken ct) =>
         Guard(() => DiskHashes.HandleAsync(vmPath, snapshotId, deviceKey, body, vcenter, sources, ct));
 
@@ -132,7 +133,7 @@ internal static class VmaEndpoints
             await vcenter.Client.PowerOffAsync(vm, ct).ConfigureAwait(false);
         }
         var after = await vcenter.Client.GetPowerStateAsync(vm, ct).ConfigureAwait(false);
-        return TypedResults.Ok(new PowerResultView(vm.Value, before == "poweredOff" ? "already-off" : "powered-off", after));
+        return TypedResults.Ok(new VmaPowerResult(vm.Value, before == "poweredOff" ? "already-off" : "powered-off", after));
     });
 
     private static Task<IResult> Shutdown(string vmPath, int? graceSeconds, VCenter vcenter, CancellationToken ct) => Guard(async () =>
@@ -150,10 +151,10 @@ internal static class VmaEndpoints
             ShutdownOutcome.GuestShutdown => "guest-shutdown",
             _ => "forced-power-off",
         };
-        return TypedResults.Ok(new PowerResultView(vm.Value, text, after));
+        return TypedResults.Ok(new VmaPowerResult(vm.Value, text, after));
     });
 
-    private static IResult StartSync(StartSyncRequest? body, SyncManager syncs)
+    private static IResult StartSync(VmaSyncRequest? body, SyncManager syncs)
     {
         var errors = SyncManager.Validate(body);
         if (errors.Count > 0)
@@ -164,7 +165,7 @@ internal static class VmaEndpoints
         {
             var job = syncs.Start(body!);
             var url = $"/api/v1/progress/{Uri.EscapeDataString(job.JobId)}";
-            return TypedResults.Accepted(url, new SyncAcceptedView(job.JobId, job.State, url));
+            return TypedResults.Accepted(url, new VmaSyncAccepted(job.JobId, job.State, url));
         }
         catch (SyncConflictException e)
         {

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using MigrateKit.Modules.Vma.Agent;
 using MigrateKit.Modules.Vma.Sources;
 using MigrateKit.Modules.Vma.VSphere;
+using MigrateKit.Modules.VmaContracts;
 
 namespace MigrateKit.Modules.Vma.Streaming;
 
@@ -13,7 +14,7 @@ namespace MigrateKit.Modules.Vma.Streaming;
 /// </summary>
 internal sealed class SyncJob
 {
-    private readonly StartSyncRequest _request;
+    private readonly VmaSyncRequest _request;
     private readonly VCenter _vcenter;
     private readonly IDiskSourceFactory _sources;
     private readonly IExportConnector _targets;
@@ -23,11 +24,11 @@ internal sealed class SyncJob
     private readonly CancellationTokenSource _cancel = new();
     private readonly TokenBucket? _bucket;
     private readonly object _sync = new();
-    private string _state = SyncStates.Queued;
+    private string _state = VmaSyncStates.Queued;
     private string? _error;
     private DateTimeOffset? _endedAt;
 
-    public SyncJob(StartSyncRequest request, VCenter vcenter, IDiskSourceFactory sources, IExportConnector targets,
+    public SyncJob(VmaSyncRequest request, VCenter vcenter, IDiskSourceFactory sources, IExportConnector targets,
         StreamingOptions options, TimeProvider time, ILogger logger)
     {
         _request = request;
@@ -71,7 +72,7 @@ internal sealed class SyncJob
     private async Task RunAsync()
     {
         var ct = _cancel.Token;
-        SetState(SyncStates.Running, null);
+        SetState(VmaSyncStates.Running, null);
         VmaLog.SyncStarted(_logger, JobId, _request.Vm!, _request.SnapshotId!, Disks.Count, _bucket?.BytesPerSecond ?? 0);
         try
         {
@@ -94,28 +95,28 @@ internal sealed class SyncJob
                 }
             })).ConfigureAwait(false);
             var states = Disks.Select(d => d.State).ToList();
-            var final = states.Contains(SyncStates.Failed) ? SyncStates.Failed
-                : states.Contains(SyncStates.Cancelled) ? SyncStates.Cancelled
-                : states.Contains(SyncStates.CbtReset) ? SyncStates.CbtReset
-                : SyncStates.Completed;
+            var final = states.Contains(VmaSyncStates.Failed) ? VmaSyncStates.Failed
+                : states.Contains(VmaSyncStates.Cancelled) ? VmaSyncStates.Cancelled
+                : states.Contains(VmaSyncStates.CbtReset) ? VmaSyncStates.CbtReset
+                : VmaSyncStates.Completed;
             var error = Disks.FirstOrDefault(d => d.Error is not null) is { } bad ? $"disk {bad.Request.DeviceKey}: {bad.Error}" : null;
             SetState(final, error);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
-            EndUnstartedDisks(SyncStates.Cancelled, "cancelled");
-            SetState(SyncStates.Cancelled, "cancelled");
+            EndUnstartedDisks(VmaSyncStates.Cancelled, "cancelled");
+            SetState(VmaSyncStates.Cancelled, "cancelled");
         }
         catch (Exception e) when (e is VSphereException or VmNotFoundException or VCenterNotConfiguredException)
         {
-            EndUnstartedDisks(SyncStates.Failed, e.Message);
-            SetState(SyncStates.Failed, e.Message);
+            EndUnstartedDisks(VmaSyncStates.Failed, e.Message);
+            SetState(VmaSyncStates.Failed, e.Message);
         }
         catch (Exception e)
         {
             // Never crash the agent: an unexpected error ends this sync with its message.
-            EndUnstartedDisks(SyncStates.Failed, e.Message);
-            SetState(SyncStates.Failed, $"{e.GetType().Name}: {e.Message}");
+            EndUnstartedDisks(VmaSyncStates.Failed, e.Message);
+            SetState(VmaSyncStates.Failed, $"{e.GetType().Name}: {e.Message}");
         }
         VmaLog.SyncEnded(_logger, JobId, State, Disks.Sum(d => d.View().BytesDone), (_time.GetUtcNow() - StartedAt).TotalSeconds);
     }
@@ -130,7 +131,7 @@ internal sealed class SyncJob
                 ?? throw new DiskSourceException($"snapshot {snapshot.Value} has no disk with device key {request.DeviceKey}");
             disk.NewChangeId = frozen.ChangeId;
             disk.CapacityBytes = frozen.CapacityBytes;
-            disk.SetState(SyncStates.Querying);
+            disk.SetState(VmaSyncStates.Querying);
             var areas = await _vcenter.Client.QueryAllChangedAreasAsync(vm, snapshot, request.DeviceKey, frozen.CapacityBytes, request.ChangeId!, ct)
                 .ConfigureAwait(false);
             await using var source = await _sources.OpenAsync(new DiskSourceRequest(vm, vmName, snapshot, request.DeviceKey, frozen.FileName), ct)
@@ -145,24 +146,24 @@ internal sealed class SyncJob
                 : areas.Extents;
             var extents = await DiskCopier.PlanAsync(source.Reader, wanted, request.StartOffset, end, ct).ConfigureAwait(false);
             await using var target = await ConnectTargetAsync(request.ExportName!, ct).ConfigureAwait(false);
-            disk.SetState(SyncStates.Copying);
+            disk.SetState(VmaSyncStates.Copying);
             await new DiskCopier(_options, _time).CopyAsync(source.Reader, target, extents, end, disk, _bucket, ct).ConfigureAwait(false);
             await target.DisconnectAsync(ct).ConfigureAwait(false);
-            disk.SetState(SyncStates.Completed);
+            disk.SetState(VmaSyncStates.Completed);
         }
         catch (ChangeIdRejectedException e)
         {
-            disk.SetState(SyncStates.CbtReset, e.Message);
-            VmaLog.DiskFailed(_logger, JobId, request.DeviceKey, SyncStates.CbtReset, e.Message);
+            disk.SetState(VmaSyncStates.CbtReset, e.Message);
+            VmaLog.DiskFailed(_logger, JobId, request.DeviceKey, VmaSyncStates.CbtReset, e.Message);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
-            disk.SetState(SyncStates.Cancelled, "cancelled");
+            disk.SetState(VmaSyncStates.Cancelled, "cancelled");
         }
         catch (Exception e)
         {
-            disk.SetState(SyncStates.Failed, e.Message);
-            VmaLog.DiskFailed(_logger, JobId, request.DeviceKey, SyncStates.Failed, e.Message);
+            disk.SetState(VmaSyncStates.Failed, e.Message);
+            VmaLog.DiskFailed(_logger, JobId, request.DeviceKey, VmaSyncStates.Failed, e.Message);
         }
     }
 
@@ -183,7 +184,7 @@ internal sealed class SyncJob
 
     private void EndUnstartedDisks(string state, string reason)
     {
-        foreach (var d in Disks.Where(d => !SyncStates.IsFinal(d.State)))
+        foreach (var d in Disks.Where(d => !VmaSyncStates.IsFinal(d.State)))
         {
             d.SetState(state, reason);
         }
@@ -195,14 +196,14 @@ internal sealed class SyncJob
         {
             _state = state;
             _error = error;
-            if (SyncStates.IsFinal(state))
+            if (VmaSyncStates.IsFinal(state))
             {
                 _endedAt = _time.GetUtcNow();
             }
         }
     }
 
-    public SyncProgressView View()
+    public VmaSyncProgress View()
     {
         var disks = Disks.Select(d => d.View()).ToList();
         string state;
@@ -215,9 +216,9 @@ internal sealed class SyncJob
         var total = disks.Sum(d => d.BytesTotal);
         var done = disks.Sum(d => d.BytesDone);
         var rate = disks.Sum(d => d.RateBytesPerSecond);
-        double? eta = SyncStates.IsFinal(state) ? 0 : rate > 0 ? Math.Round((total - done) / rate, 1) : null;
-        var percent = total > 0 ? Math.Round(100.0 * done / total, 2) : state == SyncStates.Completed ? 100 : 0;
-        return new SyncProgressView(JobId, _request.Vm!, _request.SnapshotId!, state, StartedAt, ended, total, done, percent,
+        double? eta = VmaSyncStates.IsFinal(state) ? 0 : rate > 0 ? Math.Round((total - done) / rate, 1) : null;
+        var percent = total > 0 ? Math.Round(100.0 * done / total, 2) : state == VmaSyncStates.Completed ? 100 : 0;
+        return new VmaSyncProgress(JobId, _request.Vm!, _request.SnapshotId!, state, StartedAt, ended, total, done, percent,
             Math.Round(rate, 1), eta, _bucket?.BytesPerSecond, error, disks);
     }
 }

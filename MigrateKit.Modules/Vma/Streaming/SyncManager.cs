@@ -3,6 +3,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using MigrateKit.Modules.Vma.Agent;
 using MigrateKit.Modules.Vma.Sources;
+using MigrateKit.Modules.VmaContracts;
 
 namespace MigrateKit.Modules.Vma.Streaming;
 
@@ -24,7 +25,7 @@ internal sealed class SyncManager(VCenter vcenter, IDiskSourceFactory sources, I
     /// <summary>Field errors of a start request (empty when valid).</summary>
     internal const int MaxExtraRanges = 100_000;
 
-    public static Dictionary<string, string[]> Validate(StartSyncRequest? request)
+    public static Dictionary<string, string[]> Validate(VmaSyncRequest? request)
     {
         var errors = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         void Add(string field, string message)
@@ -102,11 +103,11 @@ internal sealed class SyncManager(VCenter vcenter, IDiskSourceFactory sources, I
     }
 
     /// <summary>Starts a validated request. A job id still running is a conflict; a finished one is replaced (a retry).</summary>
-    public SyncJob Start(StartSyncRequest request)
+    public SyncJob Start(VmaSyncRequest request)
     {
         lock (_startLock)
         {
-            if (_jobs.TryGetValue(request.JobId!, out var existing) && !SyncStates.IsFinal(existing.State))
+            if (_jobs.TryGetValue(request.JobId!, out var existing) && !VmaSyncStates.IsFinal(existing.State))
             {
                 throw new SyncConflictException($"sync {request.JobId} is still {existing.State}");
             }
@@ -124,7 +125,7 @@ internal sealed class SyncManager(VCenter vcenter, IDiskSourceFactory sources, I
 
     private void Prune()
     {
-        var finished = _jobs.Values.Where(j => SyncStates.IsFinal(j.State)).OrderBy(j => j.StartedAt).ToList();
+        var finished = _jobs.Values.Where(j => VmaSyncStates.IsFinal(j.State)).OrderBy(j => j.StartedAt).ToList();
         foreach (var old in finished.Take(Math.Max(0, finished.Count - options.Streaming.RetainedSyncs)))
         {
             _jobs.TryRemove(old.JobId, out _);
@@ -136,7 +137,7 @@ internal sealed class SyncManager(VCenter vcenter, IDiskSourceFactory sources, I
     /// <summary>Shutting down cancels running syncs; the OMA resumes them from their checkpoints.</summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        var running = _jobs.Values.Where(j => !SyncStates.IsFinal(j.State)).ToList();
+        var running = _jobs.Values.Where(j => !VmaSyncStates.IsFinal(j.State)).ToList();
         foreach (var job in running)
         {
             job.Cancel();

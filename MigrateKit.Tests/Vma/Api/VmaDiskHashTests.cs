@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using MigrateKit.Modules.Vma.Api;
 using MigrateKit.Modules.Vma.VSphere;
+using MigrateKit.Modules.VmaContracts;
 using MigrateKit.Tests.Support;
 using MigrateKit.Tests.Support.VcSim;
 using MigrateKit.Tests.Vma.Support;
@@ -52,13 +53,13 @@ public sealed class HashPlanTests
     {
         Assert.Multiple(() =>
         {
-            Assert.That(HashPlan.Validate(2000, new HashRangesRequest(null, null, null, null, null)).Keys, Does.Contain("ranges"));
-            Assert.That(HashPlan.Validate(2000, new HashRangesRequest("*", null, 100, -1, 0)).Keys,
+            Assert.That(HashPlan.Validate(2000, new VmaHashRequest(null, null, null, null, null)).Keys, Does.Contain("ranges"));
+            Assert.That(HashPlan.Validate(2000, new VmaHashRequest("*", null, 100, -1, 0)).Keys,
                 Is.EquivalentTo(new[] { "chunkBytes", "fromOffset", "maxBytes" }));
-            Assert.That(HashPlan.Validate(0, new HashRangesRequest(null, [new(-1, 5)], null, null, null)).Keys,
+            Assert.That(HashPlan.Validate(0, new VmaHashRequest(null, [new(-1, 5)], null, null, null)).Keys,
                 Is.EquivalentTo(new[] { "deviceKey", "ranges" }));
             Assert.That(HashPlan.Validate(2000, null).Keys, Is.EquivalentTo(new[] { "body" }));
-            Assert.That(HashPlan.Validate(2000, new HashRangesRequest("*", [new(0, 1)], (int)MiB, 0, MiB)), Is.Empty);
+            Assert.That(HashPlan.Validate(2000, new VmaHashRequest("*", [new(0, 1)], (int)MiB, 0, MiB)), Is.Empty);
         });
     }
 }

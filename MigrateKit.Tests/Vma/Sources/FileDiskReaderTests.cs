@@ -5,6 +5,7 @@ using MigrateKit.Modules.Vma;
 using MigrateKit.Modules.Vma.Sources;
 using MigrateKit.Modules.Vma.Streaming;
 using MigrateKit.Modules.Vma.VSphere;
+using MigrateKit.Modules.VmaContracts;
 using MigrateKit.Tests.Support;
 using MigrateKit.Tests.Vma.Support;
 
@@ -295,7 +296,7 @@ public sealed class FileDiskReaderTests
             await using var source = await MappedDiskSourceFactory.OpenSourceAsync(image, Ct);
             Assert.That(source.Reader, Is.InstanceOf<FileDiskReader>());
             var plan = await DiskCopier.PlanAsync(source.Reader, [new DiskExtent(0, source.Size)], 0, source.Size, Ct);
-            var progress = new DiskProgress(new SyncDiskRequest(2000, "memory", "*", 0), TimeProvider.System);
+            var progress = new DiskProgress(new VmaSyncDisk(2000, "memory", "*", 0), TimeProvider.System);
             var copier = new DiskCopier(new StreamingOptions { ChunkBytes = (int)MiB, ChunksInFlight = 4 }, TimeProvider.System);
             await copier.CopyAsync(source.Reader, target, plan, source.Size, progress, null, Ct);
             await target.DisconnectAsync(Ct);

@@ -5,6 +5,7 @@ using MigrateKit.Modules.Vma.Agent;
 using MigrateKit.Modules.Vma.Sources;
 using MigrateKit.Modules.Vma.Streaming;
 using MigrateKit.Modules.Vma.VSphere;
+using MigrateKit.Modules.VmaContracts;
 
 namespace MigrateKit.Tests.Vma.Streaming;
 
@@ -95,7 +96,7 @@ public sealed class CopyPlanTests
     [Test]
     public void Progress_checkpoints_only_move_forward()
     {
-        var progress = new DiskProgress(new SyncDiskRequest(2000, "e", "*", 5 * MiB), new FakeTimeProvider());
+        var progress = new DiskProgress(new VmaSyncDisk(2000, "e", "*", 5 * MiB), new FakeTimeProvider());
         Assert.That(progress.Checkpoint, Is.EqualTo(5 * MiB), "a resumed disk starts at its resume offset");
         progress.AdvanceCheckpoint(8 * MiB);
         progress.AdvanceCheckpoint(6 * MiB);
@@ -105,10 +106,10 @@ public sealed class CopyPlanTests
     [Test]
     public void A_start_request_with_bad_fields_names_every_one()
     {
-        var errors = SyncManager.Validate(new StartSyncRequest("job 1", "", "vm:1", [
-            new SyncDiskRequest(0, "", "", -1),
-            new SyncDiskRequest(2000, "a", "*", 0),
-            new SyncDiskRequest(2000, "a", "*", 0),
+        var errors = SyncManager.Validate(new VmaSyncRequest("job 1", "", "vm:1", [
+            new VmaSyncDisk(0, "", "", -1),
+            new VmaSyncDisk(2000, "a", "*", 0),
+            new VmaSyncDisk(2000, "a", "*", 0),
         ], -5));
         Assert.That(errors.Keys, Is.EquivalentTo(new[]
         {
@@ -116,7 +117,7 @@ public sealed class CopyPlanTests
             "disks[0].deviceKey", "disks[0].exportName", "disks[0].changeId", "disks[0].startOffset", "disks",
         }));
         Assert.That(errors["disks"], Has.Length.EqualTo(2), "duplicate device key and duplicate export");
-        Assert.That(SyncManager.Validate(new StartSyncRequest("j-1", "vm-42", "snapshot-7", [new SyncDiskRequest(2000, "e", "*", 0)], null)), Is.Empty);
+        Assert.That(SyncManager.Validate(new VmaSyncRequest("j-1", "vm-42", "snapshot-7", [new VmaSyncDisk(2000, "e", "*", 0)], null)), Is.Empty);
         Assert.That(SyncManager.Validate(null).Keys, Is.EqualTo(new[] { "body" }));
     }
 
