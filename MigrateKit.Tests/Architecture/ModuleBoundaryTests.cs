@@ -10,6 +10,7 @@ namespace MigrateKit.Tests.Architecture;
 /// fact; these rules are the backstop (and catch public types that should not be).
 /// </summary>
 [Parallelizable]
+[Category(TestKind.Unit)]
 public class ModuleBoundaryTests
 {
     /// <summary>Who owns which table (db/README.md). A module's SQL names only its own tables.</summary>

@@ -1,8 +1,10 @@
 using MigrateKit.Modules.Failover.Run;
+using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.Failover;
 
 [Parallelizable] // pure functions
+[Category(TestKind.Unit)]
 public sealed class FailoverNamingTests
 {
     private static readonly Guid Id = Guid.Parse("3f2a9c1e-0000-4000-8000-000000000000");

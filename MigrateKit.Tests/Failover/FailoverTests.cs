@@ -21,6 +21,7 @@ namespace MigrateKit.Tests.Failover;
 /// over several files) so the simulator starts once.
 /// </summary>
 [NonParallelizable] // one simulator, loop devices and the shared test database
+[Category(TestKind.EndToEnd)]
 public sealed partial class FailoverTests : SimulatedVmTest
 {
     private const long ImageSize = 16 * MiB;

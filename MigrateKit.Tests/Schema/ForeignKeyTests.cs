@@ -9,6 +9,7 @@ namespace MigrateKit.Tests.Schema;
 /// Orphans are impossible: for every foreign key of the schema, a child row pointing at a parent
 /// that does not exist is refused by MariaDB (error 1452), whatever code tries it.
 /// </summary>
+[Category(TestKind.Database)]
 public class ForeignKeyTests : DatabaseTest
 {
     internal sealed record ForeignKey(string Name, string Table, string Column, string ReferencedTable, string ReferencedColumn);
