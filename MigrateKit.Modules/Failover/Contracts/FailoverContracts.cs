@@ -18,6 +18,9 @@ public static class FailoverStatuses
     public const string CleanedUp = "cleaned_up";
     public const string CleanupFailed = "cleanup_failed";
 
+    /// <summary>Every status; V0025's CHECK on failover_jobs.status lists exactly these (a schema test keeps them equal).</summary>
+    public static readonly IReadOnlyList<string> All = [Pending, Running, Completed, Failed, RollbackFailed, CleaningUp, CleanedUp, CleanupFailed];
+
     /// <summary>States that no longer hold the source VM (V0023's active_vm_key is NULL for them).</summary>
     public static bool IsFinished(string status) => status is Failed or CleanedUp;
 }
@@ -37,6 +40,9 @@ public static class FailoverSnapshotStatuses
     /// <summary>The test VM never started, so the volume still holds the snapshot's data: no revert needed.</summary>
     public const string Unused = "unused";
     public const string Deleted = "deleted";
+
+    /// <summary>Every status; V0025's CHECK on failover_snapshots.status lists exactly these (a schema test keeps them equal).</summary>
+    public static readonly IReadOnlyList<string> All = [Created, Reverted, Unused, Deleted];
 }
 
 /// <summary>Which OSSEA network a source network's NICs join; <paramref name="KeepMac"/> keeps the source NIC's MAC address.</summary>

@@ -63,8 +63,13 @@ internal sealed record VmaDiskProgress(
     long BytesDone, long DataBytesSent, long ZeroBytesSent, long ExtentsTotal, long ExtentsDone, double Percent, double RateBytesPerSecond,
     long Checkpoint, string? Error);
 
+/// <summary>The states of a sync (queued, running, then final) and of its disks (queued, querying, copying, then final).</summary>
 internal static class VmaSyncStates
 {
+    public const string Queued = "queued";
+    public const string Querying = "querying";
+    public const string Copying = "copying";
+    public const string Running = "running";
     public const string Completed = "completed";
     public const string Failed = "failed";
     public const string Cancelled = "cancelled";
