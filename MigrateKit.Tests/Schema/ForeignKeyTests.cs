@@ -82,7 +82,7 @@ public class ForeignKeyTests : DatabaseTest
             var reference = keys.FirstOrDefault(k => k.Table == table && k.Column == column.Name);
             values[column.Name] = isOrphanColumn ? Missing(column)
                 : reference is not null ? await InsertParentAsync(conn, keys, reference)
-                : Sample(column);
+                : await AllowedStateAsync(conn, table, column.Name) ?? Sample(column);
         }
         return values;
     }
@@ -120,6 +120,15 @@ public class ForeignKeyTests : DatabaseTest
                    character_maximum_length AS MaxLength
             FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = @table
             """, new { table })).AsList();
+
+    /// <summary>For a state column (V0025's ck_TABLE_COLUMN), the first state its CHECK takes.</summary>
+    private static async Task<string?> AllowedStateAsync(MySqlConnection conn, string table, string column)
+    {
+        var clause = await conn.QuerySingleOrDefaultAsync<string?>(
+            "SELECT check_clause FROM information_schema.check_constraints WHERE constraint_schema = DATABASE() AND table_name = @table AND constraint_name = @name",
+            new { table, name = $"ck_{table}_{column}" });
+        return clause is null ? null : System.Text.RegularExpressions.Regex.Match(clause, "'([^']*)'").Groups[1].Value;
+    }
 
     /// <summary>A value no parent row has.</summary>
     private static object Missing(ColumnInfo c) => c.DataType switch

@@ -40,10 +40,6 @@ internal sealed record RollbackOutcome(Guid FailoverId, IReadOnlyList<string> Do
 /// </summary>
 internal sealed class FailoverUndo(FailoverStore store, IMediator mediator, TimeProvider time)
 {
-    // OSSEA (CloudStack) VM states.
-    private static readonly HashSet<string> ActiveVmStates = new(StringComparer.OrdinalIgnoreCase) { "Running", "Starting", "Stopping", "Migrating" };
-    private static readonly HashSet<string> GoneVmStates = new(StringComparer.OrdinalIgnoreCase) { "Destroyed", "Expunging", "Expunged" };
-
     /// <summary>Undoes a failover that stopped at step <paramref name="reachedKey"/>; never throws (but for cancellation): the outcome says what happened.</summary>
     public async Task<RollbackOutcome> RollBackAsync(Guid id, string? reachedKey, IJobScope scope, CancellationToken ct)
     {
@@ -185,7 +181,7 @@ internal sealed class FailoverUndo(FailoverStore store, IMediator mediator, Time
             var vm = _row.DestinationVmId is { } known
                 ? await mediator.Send(new GetVirtualMachineQuery(ConfigId, known), ct)
                 : name.Length > 0 ? await mediator.Send(new FindVirtualMachineByNameQuery(ConfigId, name), ct) : null;
-            if (vm is null || GoneVmStates.Contains(vm.State))
+            if (vm is null || OsseaVmStates.IsGone(vm.State))
             {
                 await scope.InfoAsync(_row.DestinationVmId is { } gone
                     ? $"VM {gone} no longer exists"
@@ -198,7 +194,7 @@ internal sealed class FailoverUndo(FailoverStore store, IMediator mediator, Time
                 await store.SetDestinationAsync(id, vm.VmId, Now, ct);
                 await scope.WarnAsync($"found VM {vm.VmId} by its name '{vm.Name}' (its id had not been recorded); recorded now", ct);
             }
-            if (!ActiveVmStates.Contains(vm.State))
+            if (!OsseaVmStates.IsActive(vm.State))
             {
                 await scope.InfoAsync($"VM {vm.VmId} is {vm.State}", ct);
                 return;
@@ -220,7 +216,7 @@ internal sealed class FailoverUndo(FailoverStore store, IMediator mediator, Time
             foreach (var disk in _replication.Disks.Where(d => d.OsseaVolumeId is not null))
             {
                 var volume = await mediator.Send(new GetVolumeByRowIdQuery(disk.OsseaVolumeId!.Value), ct);
-                if (volume is null || volume.Mapping is { OperationMode: "oma" })
+                if (volume is null || volume.Mapping is { OperationMode: OperationModes.Oma })
                 {
                     continue;
                 }
