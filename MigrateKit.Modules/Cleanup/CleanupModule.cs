@@ -11,7 +11,7 @@ using MigrateKit.Modules.Core.Mediation;
 
 namespace MigrateKit.Modules.Cleanup;
 
-/// <summary>The Cleanup module: undoes test failovers (and failed rollbacks) through Failover, Volume and Replication commands.</summary>
+/// <summary>The Cleanup module: the API and worker that have the Failover module undo test failovers (and failed rollbacks), each in a job.</summary>
 public static class CleanupModule
 {
     public static IServiceCollection AddCleanupModule(this IServiceCollection services, IConfiguration configuration)

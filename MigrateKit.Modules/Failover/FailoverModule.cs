@@ -25,7 +25,7 @@ public static class FailoverModule
         services.TryAddSingleton<FailoverSignal>();
         services.TryAddSingleton<VirtioInjector>();
         services.TryAddTransient<FailoverPlanner>();
-        services.TryAddTransient<FailoverRollback>();
+        services.TryAddTransient<FailoverUndo>();
         services.TryAddTransient<StartFailover.Starter>();
         if (configuration.GetValue("Failover:Worker", true))
         {

@@ -14,6 +14,7 @@ using MigrateKit.Tests.Support;
 namespace MigrateKit.Tests.Agents;
 
 /// <summary>The OMA side of agents, end to end: real TLS on 127.0.0.1, the real database.</summary>
+[Category(TestKind.Database)]
 public class AgentEnrollmentTests : DatabaseTest
 {
     private async Task<string> NewTokenAsync(OmaTestHost host, string agent, TimeSpan? lifetime = null)

@@ -9,6 +9,7 @@ using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.Api;
 
+[Category(TestKind.Database)]
 public class AdminApiTests : DatabaseTest
 {
     [Test]

@@ -7,6 +7,7 @@ using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.Core;
 
+[Category(TestKind.Database)]
 public class JobLogTests : DatabaseTest
 {
     private IJobTracker Tracker => Services.GetRequiredService<IJobTracker>();

@@ -174,9 +174,8 @@ public sealed partial class FailoverTests
         string? stepWhenSeen = null;
         await WaitAsync(async () =>
         {
-            await using var conn = await OpenAsync();
-            (seen, stepWhenSeen) = await conn.QuerySingleAsync<(string?, string?)>(
-                "SELECT destination_vm_id, current_step FROM failover_jobs WHERE id = @first", new { first });
+            var view = await GetFailoverAsync(r, first);
+            (seen, stepWhenSeen) = (view.GetProperty("destinationVmId").GetString(), view.GetProperty("currentStep").GetString());
             return seen is not null;
         }, TimeSpan.FromSeconds(30), "destination_vm_id written");
         var stateWhenSeen = r.Env.Emulator.VirtualMachineState(seen!);

@@ -1,8 +1,10 @@
 using MigrateKit.Modules.Failover.Run;
+using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.Failover;
 
 [Parallelizable] // pure functions
+[Category(TestKind.Unit)]
 public sealed class FailoverNamingTests
 {
     private static readonly Guid Id = Guid.Parse("3f2a9c1e-0000-4000-8000-000000000000");
@@ -55,11 +57,25 @@ public sealed class FailoverNamingTests
         });
     }
 
-    [TestCase("preflight", "hold replication", false)]
-    [TestCase("start VM", "detach volumes from the OMA", true)]
-    [TestCase("create VM", "create VM", true)]
+    [TestCase("preflight", "hold", false)]
+    [TestCase("start_vm", "detach", true)]
+    [TestCase("create_vm", "create_vm", true)]
     [TestCase(null, "preflight", false)]
-    [TestCase("rollback: stop VM", "preflight", false)]
+    [TestCase("undo_stop_vm", "preflight", false)]
+    [TestCase("start VM", "preflight", false)] // a label is not a key (V0026 rewrote the stored labels)
     public void Rollback_knows_which_steps_a_failover_reached(string? current, string step, bool reached) =>
-        Assert.That(FailoverSteps.Reached(current, step), Is.EqualTo(reached));
+        Assert.That(FailoverSteps.Reached(current, FailoverSteps.All.Single(s => s.Key == step)), Is.EqualTo(reached));
+
+    [Test]
+    public void Step_keys_are_unique_and_map_to_the_labels_operators_read()
+    {
+        Assert.Multiple(() =>
+        {
+            Assert.That(FailoverSteps.All.Select(s => s.Key), Is.Unique);
+            Assert.That(FailoverSteps.All.Select(s => s.Key), Has.All.Matches("^[a-z_]{1,32}$"));
+            Assert.That(FailoverSteps.Label("attach_root"), Is.EqualTo("attach root volume"));
+            Assert.That(FailoverSteps.Label("undo_revert"), Is.EqualTo("revert volumes to their snapshots"));
+            Assert.That(FailoverSteps.Label(null), Is.Null);
+        });
+    }
 }

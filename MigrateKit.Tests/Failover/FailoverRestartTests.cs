@@ -18,7 +18,7 @@ public sealed partial class FailoverTests
             // The start job takes a while: the OMA stops while the failover waits for it.
             r.Env.Emulator.Faults.DelayJobs("startVirtualMachine", TimeSpan.FromSeconds(2));
             var id = await StartFailoverAsync(r);
-            await WaitAsync(async () => await QueryAsync<string?>("SELECT current_step FROM failover_jobs WHERE id = @id", new { id }) == "start VM",
+            await WaitAsync(async () => (await GetFailoverAsync(r, id)).GetProperty("currentStep").GetString() == "start VM",
                 TimeSpan.FromSeconds(30), "the failover reached its start step");
             var vmId = await QueryAsync<string>("SELECT destination_vm_id FROM failover_jobs WHERE id = @id", new { id });
             firstStopped = true;
@@ -53,7 +53,6 @@ public sealed partial class FailoverTests
         }
     }
 
-    /// <summary>Another OMA process on the same database and OSSEA (the settings OmaWithOssea gives the first one).</summary>
     /// <summary>Stops everything a restart test started, whichever OMA is still running.</summary>
     private static async Task TearDownAsync(Replicated r, bool firstStopped, OmaTestHost? second)
     {
@@ -71,13 +70,14 @@ public sealed partial class FailoverTests
         await r.Env.Emulator.DisposeAsync();
     }
 
+    /// <summary>Another OMA process on the same database and OSSEA (the settings OmaWithOssea gives the first one).</summary>
     private static Task<OmaTestHost> RestartOmaAsync(Replicated r)
     {
         var settings = OmaWithOssea.SettingsFor(r.Env.Emulator);
         settings["Failover:ScanInterval"] = "00:00:00.200";
         settings["Cleanup:ScanInterval"] = "00:00:00.200";
         settings["Replication:ScanInterval"] = "00:00:00.200";
-        return OmaTestHost.StartAsync(ConnectionString, settings);
+        return OmaTestHost.StartAsync(r.ConnectionString, settings);
     }
 
     [Test]
@@ -95,7 +95,7 @@ public sealed partial class FailoverTests
             r.Env.Emulator.Faults.DelayJobs("revertSnapshot", TimeSpan.FromSeconds(1));
             var (claimed, _) = await PostAsync(r.Admin, $"/api/v1/failovers/{id}/cleanup", null);
             Assert.That(claimed, Is.EqualTo(System.Net.HttpStatusCode.Accepted));
-            await WaitAsync(async () => await QueryAsync<string?>("SELECT current_step FROM failover_jobs WHERE id = @id", new { id })
+            await WaitAsync(async () => (await GetFailoverAsync(r, id)).GetProperty("currentStep").GetString()
                 == "revert volumes to their snapshots", TimeSpan.FromSeconds(30), "the cleanup reached its revert step");
             firstStopped = true;
             await r.Env.Host.DisposeAsync();

@@ -6,6 +6,7 @@ using System.Text.Json;
 using Dapper;
 using MediatR;
 using Microsoft.Extensions.DependencyInjection;
+using MigrateKit.Modules.Replication.Contracts;
 using MigrateKit.Modules.Volume.Contracts;
 using MigrateKit.Tests.Support;
 using MigrateKit.Tests.Support.VcSim;
@@ -21,14 +22,17 @@ namespace MigrateKit.Tests.Failover;
 /// over several files) so the simulator starts once.
 /// </summary>
 [NonParallelizable] // one simulator, loop devices and the shared test database
+[Category(TestKind.EndToEnd)]
 public sealed partial class FailoverTests : SimulatedVmTest
 {
     private const long ImageSize = 16 * MiB;
     private static readonly TimeSpan FailoverTimeout = TimeSpan.FromSeconds(60);
 
-    /// <summary>A replicated VM: the OMA with its emulator, the agent, an admin client, the replication and its source images.</summary>
-    private sealed class Replicated(OmaWithOssea env, VmaTestAgent agent, HttpClient admin, Guid id, (int Key, string Image)[] disks) : IAsyncDisposable
+    /// <summary>A replicated VM: the OMA with its emulator (on database <see cref="ConnectionString"/>), the agent, an admin client, the replication and its source images.</summary>
+    private sealed class Replicated(OmaWithOssea env, VmaTestAgent agent, HttpClient admin, Guid id, (int Key, string Image)[] disks, string connectionString)
+        : IAsyncDisposable
     {
+        public string ConnectionString { get; } = connectionString;
         public OmaWithOssea Env { get; } = env;
         public VmaTestAgent Agent { get; } = agent;
         public HttpClient Admin { get; } = admin;
@@ -44,7 +48,11 @@ public sealed partial class FailoverTests : SimulatedVmTest
     }
 
     /// <summary>Starts the OMA and the agent and replicates the simulator's three-disk VM once (a full copy).</summary>
-    private async Task<Replicated> ReplicateAsync(string agentName, params (string Key, string Value)[] settings)
+    private Task<Replicated> ReplicateAsync(string agentName, params (string Key, string Value)[] settings) =>
+        ReplicateOnAsync(ConnectionString, agentName, settings);
+
+    /// <summary>The same on another database (an upgrade test's older schema).</summary>
+    private async Task<Replicated> ReplicateOnAsync(string connectionString, string agentName, params (string Key, string Value)[] settings)
     {
         var dir = TestDirectories.Create("failover-images");
         (long, long)[][] data = [[(0, 2 * MiB), (8 * MiB, MiB)], [(MiB, MiB)], [(0, 512 * 1024)]];
@@ -58,7 +66,7 @@ public sealed partial class FailoverTests : SimulatedVmTest
             ("Failover:VirtioWinIso", Path.Combine(dir, "no-virtio-win.iso")),
         };
         all.AddRange(settings);
-        var env = await OmaWithOssea.StartAsync(ConnectionString, FastWorker(all.ToArray()));
+        var env = await OmaWithOssea.StartAsync(connectionString, FastWorker(all.ToArray()));
         VmaTestAgent? agent = null;
         try
         {
@@ -66,7 +74,7 @@ public sealed partial class FailoverTests : SimulatedVmTest
             var admin = await env.Host.CreateAdminClientAsync();
             var id = await StartReplicationAsync(admin, env.ConfigId, Vm.Ref.Value, agent.Name);
             await WaitIdleAsync(admin, id, null);
-            return new Replicated(env, agent, admin, id, disks);
+            return new Replicated(env, agent, admin, id, disks, connectionString);
         }
         catch
         {
@@ -139,10 +147,12 @@ public sealed partial class FailoverTests : SimulatedVmTest
 
     private static async Task<List<VolumeView>> VolumesAsync(Replicated r, OmaTestHost? host = null)
     {
+        // Through the OMA, not the test database: an upgrade test's OMA runs on its own database.
+        var replication = (await SendAsync(r, new GetReplicationQuery(r.Id), host))!;
         var volumes = new List<VolumeView>();
-        foreach (var row in (await VolumeRowsAsync(r.Id)).OrderBy(v => v.Key))
+        foreach (var disk in replication.Disks.Where(d => d.OsseaVolumeId is not null).OrderBy(d => int.Parse(d.DiskId, CultureInfo.InvariantCulture)))
         {
-            volumes.Add((await SendAsync(r, new GetVolumeByRowIdQuery(row.Value), host))!);
+            volumes.Add((await SendAsync(r, new GetVolumeByRowIdQuery(disk.OsseaVolumeId!.Value), host))!);
         }
         return volumes;
     }

@@ -11,8 +11,8 @@ namespace MigrateKit.Tests.Install;
 /// </summary>
 [TestFixture]
 [SupportedOSPlatform("linux")] // bash scripts, systemd units and Unix file modes
-[Category("Install")]
 [NonParallelizable] // shares one long scripts/publish run (ReleaseArtifacts); each install copies ~150 MB
+[Category(TestKind.Install)]
 public sealed class InstallScriptTests
 {
     private const UnixFileMode Mode0600 = UnixFileMode.UserRead | UnixFileMode.UserWrite;

@@ -7,8 +7,8 @@ namespace MigrateKit.Tests.Install;
 /// <summary>scripts/publish: artifact names, versions, and that both programs are self-contained.</summary>
 [TestFixture]
 [SupportedOSPlatform("linux")] // bash scripts, systemd units and Unix file modes
-[Category("Install")]
 [NonParallelizable] // shares one long scripts/publish run (ReleaseArtifacts) and the machine's 2 cores with it
+[Category(TestKind.Install)]
 public sealed class PublishTests
 {
     private ReleaseArtifacts _artifacts = null!;

@@ -10,8 +10,8 @@ namespace MigrateKit.Tests.LabStory;
 /// </summary>
 [TestFixture]
 [SupportedOSPlatform("linux")] // bash, loop devices, debugfs
-[Category("Lab")]
 [NonParallelizable] // loop devices, its own MariaDB and every peer of the story; it also rebuilds the binaries it runs
+[Category(TestKind.Lab)]
 public sealed class LabScriptTests
 {
     private static readonly TimeSpan LabTimeout = TimeSpan.FromMinutes(20);

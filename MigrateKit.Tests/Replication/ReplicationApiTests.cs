@@ -11,6 +11,7 @@ using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.Replication;
 
+[Category(TestKind.Database)]
 public class ReplicationApiTests : DatabaseTest
 {
     // These tests look at the API alone: no worker may pick up their jobs (their agents do not exist).

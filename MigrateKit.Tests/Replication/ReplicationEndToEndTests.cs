@@ -19,6 +19,7 @@ namespace MigrateKit.Tests.Replication;
 /// emulator's loop devices behind the OMA's NBD exports, MariaDB, and qemu-img to compare.
 /// </summary>
 [NonParallelizable] // one simulator, loop devices and the shared test database
+[Category(TestKind.EndToEnd)]
 public sealed class ReplicationEndToEndTests : SimulatedVmTest
 {
     private const long ImageSize = 32 * MiB;

@@ -18,6 +18,7 @@ namespace MigrateKit.Tests.Replication;
 /// vCenter simulator, the VMA agent over the tunnel, the OSSEA emulator's loop devices, MariaDB.
 /// </summary>
 [NonParallelizable] // one simulator, loop devices and the shared test database
+[Category(TestKind.EndToEnd)]
 public sealed class ReplicationFailoverContractTests : SimulatedVmTest
 {
     private const long ImageSize = 16 * MiB;

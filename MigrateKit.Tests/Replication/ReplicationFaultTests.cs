@@ -23,6 +23,7 @@ namespace MigrateKit.Tests.Replication;
 /// database, the agent disappears, an operator cancels. Same real peers as the end-to-end tests.
 /// </summary>
 [NonParallelizable] // one simulator, loop devices and the shared test database
+[Category(TestKind.EndToEnd)]
 public sealed class ReplicationFaultTests : SimulatedVmTest
 {
     private const long ImageSize = 32 * MiB;

@@ -30,6 +30,7 @@ namespace MigrateKit.Tests.Replication;
 /// job completes without copying again what was already copied, and every target equals its source.
 /// </summary>
 [NonParallelizable] // one simulator, loop devices, fixed ports for the restarted OMA and the shared test database
+[Category(TestKind.EndToEnd)]
 public sealed class ReplicationKillTests : SimulatedVmTest
 {
     private const long ImageSize = 32 * MiB;

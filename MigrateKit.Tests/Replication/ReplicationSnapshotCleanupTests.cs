@@ -10,6 +10,7 @@ namespace MigrateKit.Tests.Replication;
 
 /// <summary>Cancelling or deleting a job at rest removes the VMware snapshots it left, and only those.</summary>
 [NonParallelizable] // one simulator, loop devices and the shared test database
+[Category(TestKind.EndToEnd)]
 public sealed class ReplicationSnapshotCleanupTests : SimulatedVmTest
 {
     private const long ImageSize = 8 * MiB;

@@ -17,6 +17,7 @@ namespace MigrateKit.Tests.Replication;
 /// OMA-attached device, over what the sync wrote. Real simulator, agent, tunnel, loop devices.
 /// </summary>
 [NonParallelizable] // one simulator, loop devices and the shared test database
+[Category(TestKind.EndToEnd)]
 public sealed class ReplicationVerifyTests : SimulatedVmTest
 {
     private const long ImageSize = 16 * MiB;

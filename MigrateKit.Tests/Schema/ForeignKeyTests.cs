@@ -9,6 +9,7 @@ namespace MigrateKit.Tests.Schema;
 /// Orphans are impossible: for every foreign key of the schema, a child row pointing at a parent
 /// that does not exist is refused by MariaDB (error 1452), whatever code tries it.
 /// </summary>
+[Category(TestKind.Database)]
 public class ForeignKeyTests : DatabaseTest
 {
     internal sealed record ForeignKey(string Name, string Table, string Column, string ReferencedTable, string ReferencedColumn);
@@ -81,7 +82,7 @@ public class ForeignKeyTests : DatabaseTest
             var reference = keys.FirstOrDefault(k => k.Table == table && k.Column == column.Name);
             values[column.Name] = isOrphanColumn ? Missing(column)
                 : reference is not null ? await InsertParentAsync(conn, keys, reference)
-                : Sample(column);
+                : await AllowedStateAsync(conn, table, column.Name) ?? Sample(column);
         }
         return values;
     }
@@ -119,6 +120,15 @@ public class ForeignKeyTests : DatabaseTest
                    character_maximum_length AS MaxLength
             FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = @table
             """, new { table })).AsList();
+
+    /// <summary>For a state column (V0025's ck_TABLE_COLUMN), the first state its CHECK takes.</summary>
+    private static async Task<string?> AllowedStateAsync(MySqlConnection conn, string table, string column)
+    {
+        var clause = await conn.QuerySingleOrDefaultAsync<string?>(
+            "SELECT check_clause FROM information_schema.check_constraints WHERE constraint_schema = DATABASE() AND table_name = @table AND constraint_name = @name",
+            new { table, name = $"ck_{table}_{column}" });
+        return clause is null ? null : System.Text.RegularExpressions.Regex.Match(clause, "'([^']*)'").Groups[1].Value;
+    }
 
     /// <summary>A value no parent row has.</summary>
     private static object Missing(ColumnInfo c) => c.DataType switch

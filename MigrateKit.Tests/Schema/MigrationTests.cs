@@ -7,6 +7,7 @@ using MySqlConnector;
 namespace MigrateKit.Tests.Schema;
 
 [NonParallelizable] // creates and drops its own database on the shared server
+[Category(TestKind.Database)]
 public class MigrationTests
 {
     private static readonly string Database = $"migratekit_migrations_{Environment.ProcessId}";

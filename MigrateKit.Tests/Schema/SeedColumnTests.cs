@@ -4,6 +4,7 @@ using MigrateKit.Tests.Support;
 namespace MigrateKit.Tests.Schema;
 
 /// <summary>The field names operators, scripts and dashboards know (SEED_FACTS.md) exist exactly.</summary>
+[Category(TestKind.Database)]
 public class SeedColumnTests : DatabaseTest
 {
     private static readonly Dictionary<string, string[]> SeedColumns = new()

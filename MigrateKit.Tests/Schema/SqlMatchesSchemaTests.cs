@@ -10,6 +10,7 @@ namespace MigrateKit.Tests.Schema;
 /// strings named *Sql in each module's store) is prepared by MariaDB against the migrated schema,
 /// which resolves every table and column it names. A renamed column fails here, not in production.
 /// </summary>
+[Category(TestKind.Database)]
 public partial class SqlMatchesSchemaTests : DatabaseTest
 {
     public static IEnumerable<TestCaseData> Statements() =>

@@ -7,6 +7,7 @@ using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.Volume;
 
+[Category(TestKind.Database)]
 public class OsseaConfigApiTests : DatabaseTest
 {
     private MigrateKit.Tests.Support.Ossea.OsseaEmulator _emulator = null!;

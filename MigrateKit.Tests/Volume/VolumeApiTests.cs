@@ -9,6 +9,7 @@ using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.Volume;
 
+[Category(TestKind.Peer)]
 public class VolumeApiTests : DatabaseTest
 {
     [Test]

@@ -12,6 +12,7 @@ namespace MigrateKit.Tests.Volume;
 /// The Volume module through its MediatR commands, against the OSSEA emulator (real signed HTTP,
 /// async jobs), real loop devices, the real NBD server and the real database.
 /// </summary>
+[Category(TestKind.Peer)]
 public class VolumeLifecycleTests : DatabaseTest
 {
     private const long OneGiB = 1L << 30;

@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace MigrateKit.Tests.Volume;
 
 /// <summary>Volume snapshots through MediatR against the OSSEA emulator and the real database.</summary>
+[Category(TestKind.Database)]
 public class VolumeSnapshotTests : DatabaseTest
 {
     private const long OneGiB = 1L << 30;

@@ -1,7 +1,6 @@
 using MediatR;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using MigrateKit.Modules.Cleanup.Run;
 using MigrateKit.Modules.Core.Contracts;
 using MigrateKit.Modules.Core.JobLog;
 using MigrateKit.Modules.Core.Work;
@@ -10,8 +9,9 @@ using MigrateKit.Modules.Failover.Contracts;
 namespace MigrateKit.Modules.Cleanup.Workers;
 
 /// <summary>
-/// Runs requested cleanups (failovers in cleaning_up) in the background. A cleanup a previous OMA
-/// process left half-done is simply run again at start-up: every step does only what is left.
+/// Runs requested cleanups (failovers in cleaning_up) in the background, each as one job whose
+/// steps the Failover module's undo runs. A cleanup a previous OMA process left half-done is simply
+/// run again at start-up: every step does only what is left.
 /// </summary>
 internal sealed class CleanupWorker(
     IServiceScopeFactory scopes,
@@ -51,7 +51,8 @@ internal sealed class CleanupWorker(
             {
                 await tracker.RunJobAsync(start, async (job, ct) =>
                 {
-                    await new CleanupRun(failover.Id, job, mediator).ExecuteAsync(ct);
+                    // The Failover module undoes it (the same undo as its rollback), as steps of this job.
+                    await mediator.Send(new UndoFailoverCommand(failover.Id), ct);
                     await mediator.Send(new EndFailoverCleanupCommand(failover.Id, null), CancellationToken.None);
                     await job.InfoAsync($"failover {failover.Id} cleaned up", CancellationToken.None);
                     return true;

@@ -14,7 +14,8 @@ public sealed partial class MigrationRunner(ILogger<MigrationRunner> logger)
     public const string JournalTable = "schemaversions";
     internal const string ResourcePrefix = "MigrateKit.Migrations.";
 
-    public MigrationResult Migrate(string connectionString)
+    /// <param name="targetVersion">The last version to apply (e.g. "25"); null applies every script. Tests build an older schema with it.</param>
+    public MigrationResult Migrate(string connectionString, string? targetVersion = null)
     {
         using var connection = new MySqlConnection(DatabaseOptions.Normalise(connectionString));
         var evolve = new Evolve(connection, message => LogEvolve(logger, message), EvolveDb.Dialect.DBMS.MariaDB)
@@ -27,6 +28,10 @@ public sealed partial class MigrationRunner(ILogger<MigrationRunner> logger)
             // MariaDB commits DDL implicitly; each script is one DDL change and safe to rerun.
             TransactionMode = EvolveDb.Configuration.TransactionKind.CommitEach,
         };
+        if (targetVersion is not null)
+        {
+            evolve.TargetVersion = new EvolveDb.Migration.MigrationVersion(targetVersion);
+        }
         try
         {
             evolve.Migrate();

@@ -18,6 +18,9 @@ public static class FailoverStatuses
     public const string CleanedUp = "cleaned_up";
     public const string CleanupFailed = "cleanup_failed";
 
+    /// <summary>Every status; V0025's CHECK on failover_jobs.status lists exactly these (a schema test keeps them equal).</summary>
+    public static readonly IReadOnlyList<string> All = [Pending, Running, Completed, Failed, RollbackFailed, CleaningUp, CleanedUp, CleanupFailed];
+
     /// <summary>States that no longer hold the source VM (V0023's active_vm_key is NULL for them).</summary>
     public static bool IsFinished(string status) => status is Failed or CleanedUp;
 }
@@ -37,6 +40,9 @@ public static class FailoverSnapshotStatuses
     /// <summary>The test VM never started, so the volume still holds the snapshot's data: no revert needed.</summary>
     public const string Unused = "unused";
     public const string Deleted = "deleted";
+
+    /// <summary>Every status; V0025's CHECK on failover_snapshots.status lists exactly these (a schema test keeps them equal).</summary>
+    public static readonly IReadOnlyList<string> All = [Created, Reverted, Unused, Deleted];
 }
 
 /// <summary>Which OSSEA network a source network's NICs join; <paramref name="KeepMac"/> keeps the source NIC's MAC address.</summary>
@@ -102,7 +108,7 @@ public sealed record ListFailoversQuery(string? Status = null) : IRequest<IReadO
 
 public sealed record GetFailoverQuery(Guid Id) : IRequest<FailoverView?>;
 
-// ---- What the Cleanup module needs: it undoes a failover through these and the Volume/Replication commands. ----
+// ---- What the Cleanup module needs: it claims a failover, has the Failover module undo it, and ends the cleanup. ----
 
 /// <summary>
 /// Claims a failover for cleanup: a completed test failover, a failed cleanup (retry), or a
@@ -111,14 +117,14 @@ public sealed record GetFailoverQuery(Guid Id) : IRequest<FailoverView?>;
 /// </summary>
 public sealed record BeginFailoverCleanupCommand(Guid Id) : IRequest<FailoverView>;
 
-/// <summary>Records the cleanup step in progress (failover_jobs.current_step).</summary>
-public sealed record SetFailoverStepCommand(Guid Id, string? CurrentStep) : IRequest<Unit>;
-
-/// <summary>Records that the cleanup found the failover's VM (by name) when no id had been recorded.</summary>
-public sealed record SetFailoverDestinationVmCommand(Guid Id, string VmId) : IRequest<Unit>;
-
-/// <summary>Records what happened to one pre-failover snapshot (see <see cref="FailoverSnapshotStatuses"/>).</summary>
-public sealed record SetFailoverSnapshotStatusCommand(Guid Id, string VolumeId, string Status) : IRequest<Unit>;
+/// <summary>
+/// Undoes a failover claimed for cleanup, from its end: stop VM → detach volumes → destroy VM →
+/// revert volumes to their snapshots → volumes back on the OMA with exports → delete snapshots →
+/// release the replication. Send it from inside the cleanup's job: each step is a step of that job,
+/// and <see cref="FailoverView.CurrentStep"/> names the one in progress. The first step that fails
+/// throws; every step is safe to repeat, so a failed or cut-off undo is simply sent again.
+/// </summary>
+public sealed record UndoFailoverCommand(Guid Id) : IRequest<Unit>;
 
 /// <summary>Ends a cleanup: cleaned_up when <paramref name="Error"/> is null, else cleanup_failed with it.</summary>
 public sealed record EndFailoverCleanupCommand(Guid Id, string? Error) : IRequest<FailoverView>;

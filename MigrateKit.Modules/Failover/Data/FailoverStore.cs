@@ -2,6 +2,7 @@ using System.Text.Json;
 using Dapper;
 using MigrateKit.Modules.Core.Data;
 using MigrateKit.Modules.Failover.Contracts;
+using MigrateKit.Modules.Failover.Run;
 using MySqlConnector;
 
 namespace MigrateKit.Modules.Failover.Data;
@@ -19,6 +20,7 @@ internal sealed class FailoverRow
     public string? DestinationVmId { get; init; }
     public string? NetworkMappings { get; init; }
     public string? RequestOptions { get; init; }
+    /// <summary>The key of the step in progress (<see cref="FailoverSteps"/>).</summary>
     public string? CurrentStep { get; init; }
     public string? ErrorMessage { get; init; }
     public DateTime CreatedAt { get; init; }
@@ -32,7 +34,8 @@ internal sealed class FailoverRow
         (RequestOptions is null ? null : JsonSerializer.Deserialize<FailoverRequestOptions>(RequestOptions, FailoverStore.Json))
         ?? new FailoverRequestOptions("", null, false);
 
-    public FailoverView ToView(IReadOnlyList<FailoverSnapshotView> snapshots) => new(Id, ReplicationJobId, VmId, JobType, Status, CurrentStep,
+    /// <summary>The view operators read: the step as its label (<see cref="CurrentStep"/> holds its key).</summary>
+    public FailoverView ToView(IReadOnlyList<FailoverSnapshotView> snapshots) => new(Id, ReplicationJobId, VmId, JobType, Status, FailoverSteps.Label(CurrentStep),
         DestinationVmId, Mappings, ErrorMessage, CreatedAt, StartedAt, CompletedAt, snapshots, Options.VmName is { Length: > 0 } n ? n : null,
         Options.ShutdownSource);
 }

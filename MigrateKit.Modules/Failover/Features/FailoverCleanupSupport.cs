@@ -1,11 +1,13 @@
 using MediatR;
 using MigrateKit.Modules.Core.Errors;
+using MigrateKit.Modules.Core.JobLog;
 using MigrateKit.Modules.Failover.Contracts;
 using MigrateKit.Modules.Failover.Data;
+using MigrateKit.Modules.Failover.Run;
 
 namespace MigrateKit.Modules.Failover.Features;
 
-/// <summary>The failover side of a cleanup: the Cleanup module does the work and records it through these.</summary>
+/// <summary>The failover side of a cleanup: the Cleanup module claims a failover, has it undone here, and ends the cleanup.</summary>
 internal static class FailoverCleanupSupport
 {
     internal sealed class BeginHandler(FailoverStore store, TimeProvider time) : IRequestHandler<BeginFailoverCleanupCommand, FailoverView>
@@ -37,34 +39,18 @@ internal static class FailoverCleanupSupport
         }
     }
 
-    internal sealed class StepHandler(FailoverStore store, TimeProvider time) : IRequestHandler<SetFailoverStepCommand, Unit>
+    /// <summary>The undo itself is the Failover module's (<see cref="FailoverUndo"/>, shared with the rollback); it runs in the caller's job.</summary>
+    internal sealed class UndoHandler(FailoverStore store, FailoverUndo undo, IJobTracker jobs) : IRequestHandler<UndoFailoverCommand, Unit>
     {
-        public async Task<Unit> Handle(SetFailoverStepCommand c, CancellationToken cancellationToken)
+        public async Task<Unit> Handle(UndoFailoverCommand c, CancellationToken cancellationToken)
         {
-            await store.SetStepAsync(c.Id, c.CurrentStep, time.GetUtcNow().UtcDateTime, cancellationToken);
-            return Unit.Value;
-        }
-    }
-
-    internal sealed class DestinationHandler(FailoverStore store, TimeProvider time) : IRequestHandler<SetFailoverDestinationVmCommand, Unit>
-    {
-        public async Task<Unit> Handle(SetFailoverDestinationVmCommand c, CancellationToken cancellationToken)
-        {
-            await store.SetDestinationAsync(c.Id, c.VmId, time.GetUtcNow().UtcDateTime, cancellationToken);
-            return Unit.Value;
-        }
-    }
-
-    internal sealed class SnapshotHandler(FailoverStore store, TimeProvider time) : IRequestHandler<SetFailoverSnapshotStatusCommand, Unit>
-    {
-        public async Task<Unit> Handle(SetFailoverSnapshotStatusCommand c, CancellationToken cancellationToken)
-        {
-            if (c.Status is not (FailoverSnapshotStatuses.Created or FailoverSnapshotStatuses.Reverted or FailoverSnapshotStatuses.Unused
-                or FailoverSnapshotStatuses.Deleted))
+            var scope = jobs.Current ?? throw new InvalidOperationException($"{nameof(UndoFailoverCommand)} runs inside the cleanup's job.");
+            var row = await store.GetAsync(c.Id, cancellationToken) ?? throw new NotFoundException($"No failover {c.Id}.");
+            if (row.Status != FailoverStatuses.CleaningUp)
             {
-                throw new ArgumentException($"Unknown snapshot status '{c.Status}'.", nameof(c));
+                throw new ConflictException($"Failover {c.Id} is {row.Status}, not cleaning up: claim it first.");
             }
-            await store.SetSnapshotStatusAsync(c.Id, c.VolumeId, c.Status, time.GetUtcNow().UtcDateTime, cancellationToken);
+            await undo.CleanUpAsync(c.Id, scope, cancellationToken);
             return Unit.Value;
         }
     }

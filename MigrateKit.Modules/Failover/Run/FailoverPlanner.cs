@@ -186,15 +186,15 @@ internal sealed class FailoverPlanner(IMediator mediator, FailoverOptions option
             {
                 problems.Add($"disk {disk.DiskId} has no volume");
             }
-            else if (!string.Equals(volume.Status, "Ready", StringComparison.OrdinalIgnoreCase))
+            else if (!string.Equals(volume.Status, OsseaVolumeStates.Ready, StringComparison.OrdinalIgnoreCase))
             {
                 problems.Add($"volume {volume.VolumeId} of disk {disk.DiskId} is {volume.Status}, not Ready");
             }
-            else if (volume.Mapping is not { OperationMode: "oma" })
+            else if (volume.Mapping is not { OperationMode: OperationModes.Oma })
             {
                 problems.Add($"volume {volume.VolumeId} of disk {disk.DiskId} is not attached to the OMA{(volume.AttachedVmId is { } vm ? $" (it is on VM {vm})" : "")}");
             }
-            else if (disk.SyncStatus != "completed" || disk.DiskChangeId is null)
+            else if (disk.SyncStatus != DiskSyncStatuses.Completed || disk.DiskChangeId is null)
             {
                 problems.Add($"disk {disk.DiskId} has no completed sync ({disk.SyncStatus})");
             }

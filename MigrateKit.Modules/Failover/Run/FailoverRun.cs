@@ -12,7 +12,7 @@ namespace MigrateKit.Modules.Failover.Run;
 /// One failover, inside its job-log job. Test: preflight → hold → snapshots → (Windows) VirtIO →
 /// detach from the OMA → create VM (its id recorded the moment OSSEA reports it) → attach root,
 /// then data → start. Live: preflight → hold → final sync → the same VM creation → the
-/// replication ends. A failure part-way rolls back (<see cref="FailoverRollback"/>) and says what it undid.
+/// replication ends. A failure part-way rolls back (<see cref="FailoverUndo"/>) and says what it undid.
 /// </summary>
 internal sealed class FailoverRun(
     FailoverRow row,
@@ -21,7 +21,7 @@ internal sealed class FailoverRun(
     IMediator mediator,
     FailoverPlanner planner,
     VirtioInjector virtio,
-    FailoverRollback rollback,
+    FailoverUndo undo,
     TimeProvider time)
 {
     private FailoverPlan _plan = null!;
@@ -82,15 +82,15 @@ internal sealed class FailoverRun(
         catch (Exception ex) when (!ct.IsCancellationRequested)
         {
             var failedStep = await CurrentStepAsync();
-            if (failedStep == FailoverSteps.MarkFailedOver && await ReplicationEndedAsync())
+            if (failedStep == FailoverSteps.MarkFailedOver.Key && await ReplicationEndedAsync())
             {
                 // The replication did end (only the answer was lost): the cutover is complete, not to be undone.
                 await scope.WarnAsync($"marking the replication failed over reported an error ({ex.Message}), but it is failed_over: the failover is complete", CancellationToken.None);
                 await store.EndAsync(row.Id, FailoverStatuses.Running, FailoverStatuses.Completed, null, Now, CancellationToken.None);
                 return;
             }
-            var reason = $"{failedStep ?? "failover"} failed: {ex.Message.TrimEnd('.')}";
-            var outcome = await rollback.RunAsync(row.Id, failedStep, scope, ct);
+            var reason = $"{FailoverSteps.Label(failedStep) ?? "failover"} failed: {ex.Message.TrimEnd('.')}";
+            var outcome = await undo.RollBackAsync(row.Id, failedStep, scope, ct);
             var status = outcome.Succeeded ? FailoverStatuses.Failed : FailoverStatuses.RollbackFailed;
             var message = $"{reason}. {outcome.Describe()}";
             await store.EndAsync(row.Id, FailoverStatuses.Running, status, message, Now, CancellationToken.None);
@@ -105,16 +105,17 @@ internal sealed class FailoverRun(
     private async Task<bool> ReplicationEndedAsync() =>
         (await mediator.Send(new GetReplicationQuery(row.ReplicationJobId), CancellationToken.None))?.Status == ReplicationStatuses.FailedOver;
 
+    /// <summary>The key of the step the failover reached (as stored, so a rollback after a restart reads the same).</summary>
     private async Task<string?> CurrentStepAsync() => (await store.GetAsync(row.Id, CancellationToken.None))?.CurrentStep;
 
-    private async Task<T> StepAsync<T>(string name, Func<CancellationToken, Task<T>> body, CancellationToken ct)
+    private async Task<T> StepAsync<T>(FailoverStep step, Func<CancellationToken, Task<T>> body, CancellationToken ct)
     {
-        await store.SetStepAsync(row.Id, name, Now, ct);
-        return await scope.RunStepAsync(name, body, ct);
+        await store.SetStepAsync(row.Id, step.Key, Now, ct);
+        return await scope.RunStepAsync(step.Label, body, ct);
     }
 
-    private Task StepAsync(string name, Func<CancellationToken, Task> body, CancellationToken ct) =>
-        StepAsync(name, async c =>
+    private Task StepAsync(FailoverStep step, Func<CancellationToken, Task> body, CancellationToken ct) =>
+        StepAsync(step, async c =>
         {
             await body(c);
             return true;

@@ -92,7 +92,7 @@ internal sealed class FailoverWorker(
         await tracker.RunJobAsync(start, async (job, ct) =>
         {
             var run = new FailoverRun(row, job, store, services.GetRequiredService<IMediator>(), services.GetRequiredService<FailoverPlanner>(),
-                services.GetRequiredService<VirtioInjector>(), services.GetRequiredService<FailoverRollback>(), Time);
+                services.GetRequiredService<VirtioInjector>(), services.GetRequiredService<FailoverUndo>(), Time);
             await run.ExecuteAsync(ct);
             return true;
         }, stopping);
@@ -108,7 +108,8 @@ internal sealed class FailoverWorker(
         var start = Describe(row, "recover", $"recover {row.JobType} failover of VM {row.VmId} after an OMA restart");
         await tracker.RunJobAsync(start, async (job, ct) =>
         {
-            await job.WarnAsync($"{InterruptedReason} (at step '{row.CurrentStep ?? "none"}')", ct);
+            var step = FailoverSteps.Label(row.CurrentStep) ?? "none";
+            await job.WarnAsync($"{InterruptedReason} (at step '{step}')", ct);
             var replication = await mediator.Send(new GetReplicationQuery(row.ReplicationJobId), ct);
             if (row.JobType == FailoverTypes.Live && replication?.Status == ReplicationStatuses.FailedOver)
             {
@@ -117,8 +118,8 @@ internal sealed class FailoverWorker(
                 await job.InfoAsync("the replication had already ended: the live failover is complete", ct);
                 return true;
             }
-            var outcome = await services.GetRequiredService<FailoverRollback>().RunAsync(row.Id, row.CurrentStep, job, ct);
-            var message = $"{InterruptedReason} at step '{row.CurrentStep ?? "none"}'. {outcome.Describe()}";
+            var outcome = await services.GetRequiredService<FailoverUndo>().RollBackAsync(row.Id, row.CurrentStep, job, ct);
+            var message = $"{InterruptedReason} at step '{step}'. {outcome.Describe()}";
             await store.EndAsync(row.Id, FailoverStatuses.Running, outcome.Succeeded ? FailoverStatuses.Failed : FailoverStatuses.RollbackFailed,
                 message, Time.GetUtcNow().UtcDateTime, CancellationToken.None);
             if (!outcome.Succeeded)

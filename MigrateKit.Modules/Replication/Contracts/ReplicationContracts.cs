@@ -13,6 +13,35 @@ public static class ReplicationStatuses
     public const string Failed = "failed";
     public const string Cancelled = "cancelled";
     public const string FailedOver = "failed_over";
+
+    /// <summary>Every status; V0025's CHECK on replication_jobs.status lists exactly these (a schema test keeps them equal).</summary>
+    public static readonly IReadOnlyList<string> All = [Pending, Replicating, Idle, Failed, Cancelled, FailedOver];
+}
+
+/// <summary>What the next sync of a job copies (replication_jobs.replication_type, an ENUM).</summary>
+public static class ReplicationTypes
+{
+    /// <summary>The first sync: a full copy of every disk.</summary>
+    public const string Initial = "initial";
+    public const string Incremental = "incremental";
+}
+
+/// <summary>The state of one disk in the sync in progress (vm_disks.sync_status).</summary>
+public static class DiskSyncStatuses
+{
+    /// <summary>Not copied yet in this snapshot's sync (also: started over after a CBT reset).</summary>
+    public const string Pending = "pending";
+    public const string Syncing = "syncing";
+    /// <summary>Copied, and its new change id recorded: the only state a failover accepts.</summary>
+    public const string Completed = "completed";
+    /// <summary>The agent's sync was cancelled; the next run resumes the disk from its checkpoint.</summary>
+    public const string Interrupted = "interrupted";
+    public const string Failed = "failed";
+    /// <summary>vCenter rejected the disk's change id; it is copied in full next.</summary>
+    public const string CbtReset = "cbt-reset";
+
+    /// <summary>Every status; V0025's CHECK on vm_disks.sync_status lists exactly these (a schema test keeps them equal).</summary>
+    public static readonly IReadOnlyList<string> All = [Pending, Syncing, Completed, Interrupted, Failed, CbtReset];
 }
 
 /// <summary>

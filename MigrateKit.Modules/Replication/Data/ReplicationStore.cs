@@ -13,7 +13,7 @@ internal sealed class ReplicationJobRow
     public string? SourceVmPath { get; init; }
     public int? VmaAgentId { get; init; }
     public int OsseaConfigId { get; init; }
-    public string ReplicationType { get; init; } = "initial";
+    public string ReplicationType { get; init; } = ReplicationTypes.Initial;
     public string Status { get; init; } = "";
     public decimal ProgressPercent { get; init; }
     public string? CurrentOperation { get; init; }
@@ -61,10 +61,10 @@ internal sealed class ReplicationStore(MySqlDataSource dataSource)
         sync_progress_percent AS SyncProgressPercent, bytes_synced AS BytesSynced
         """;
 
-    private const string InsertJobSql = """
+    private const string InsertJobSql = $"""
         INSERT INTO replication_jobs (id, source_vm_id, source_vm_name, source_vm_path, replication_type, status, ossea_config_id,
             vma_agent_id, bandwidth_limit_bps, schedule_interval_seconds, verify_after_sync, sync_requested_at, created_at, updated_at)
-        VALUES (@Id, @SourceVmId, @SourceVmName, @SourceVmPath, 'initial', 'pending', @OsseaConfigId,
+        VALUES (@Id, @SourceVmId, @SourceVmName, @SourceVmPath, '{ReplicationTypes.Initial}', '{ReplicationStatuses.Pending}', @OsseaConfigId,
             @VmaAgentId, @BandwidthLimitBps, @ScheduleIntervalSeconds, @VerifyAfterSync, @At, @At, @At)
         """;
 
@@ -72,9 +72,9 @@ internal sealed class ReplicationStore(MySqlDataSource dataSource)
     private const string ListJobsSql = $"SELECT {JobColumns} FROM replication_jobs j ORDER BY j.created_at DESC";
     private const string DisksOfJobSql = $"SELECT {DiskColumns} FROM vm_disks WHERE job_id = @JobId ORDER BY unit_number, id";
     private const string RequestSyncSql = "UPDATE replication_jobs SET sync_requested_at = @At, updated_at = @At WHERE id = @Id";
-    private const string SetStatusSql = """
+    private const string SetStatusSql = $"""
         UPDATE replication_jobs SET status = @Status, current_operation = @Operation, updated_at = @At,
-               completed_at = IF(@Status IN ('cancelled', 'failed', 'failed_over'), @At, completed_at)
+               completed_at = IF(@Status IN ('{ReplicationStatuses.Cancelled}', '{ReplicationStatuses.Failed}', '{ReplicationStatuses.FailedOver}'), @At, completed_at)
         WHERE id = @Id
         """;
     private const string DeleteJobSql = "DELETE FROM replication_jobs WHERE id = @Id";
@@ -136,22 +136,22 @@ internal sealed class ReplicationStore(MySqlDataSource dataSource)
     // ---- The replication worker: picking, claiming and recording syncs. ----
 
     // A held job starts no sync; a job already 'replicating' (an OMA restart, a final sync) is resumed regardless.
-    private const string DueJobsSql = """
+    private const string DueJobsSql = $"""
         SELECT j.id FROM replication_jobs j
-        WHERE j.status = 'replicating'
+        WHERE j.status = '{ReplicationStatuses.Replicating}'
            OR (j.hold_reason IS NULL AND (
-                  j.status = 'pending'
-               OR (j.status IN ('idle', 'failed') AND j.sync_requested_at IS NOT NULL)
-               OR (j.status = 'idle' AND j.next_sync_at <= @Now)))
+                  j.status = '{ReplicationStatuses.Pending}'
+               OR (j.status IN ('{ReplicationStatuses.Idle}', '{ReplicationStatuses.Failed}') AND j.sync_requested_at IS NOT NULL)
+               OR (j.status = '{ReplicationStatuses.Idle}' AND j.next_sync_at <= @Now)))
         ORDER BY j.created_at
         LIMIT 200
         """;
     // The hold is checked in the same statement as the status: a hold and a claim cannot both win.
-    private const string ClaimSql = """
-        UPDATE replication_jobs SET status = 'replicating', started_at = @At, completed_at = NULL, error_message = NULL,
+    private const string ClaimSql = $"""
+        UPDATE replication_jobs SET status = '{ReplicationStatuses.Replicating}', started_at = @At, completed_at = NULL, error_message = NULL,
                transfer_speed_bps = 0, current_operation = 'starting', updated_at = @At
         WHERE id = @Id AND status = @Expected
-          AND (hold_reason IS NULL OR status = 'replicating' OR hold_reason = @Holder)
+          AND (hold_reason IS NULL OR status = '{ReplicationStatuses.Replicating}' OR hold_reason = @Holder)
         """;
     private const string StatusSql = "SELECT status FROM replication_jobs WHERE id = @Id";
     private const string SetOperationSql = "UPDATE replication_jobs SET current_operation = @Operation, updated_at = @At WHERE id = @Id";
@@ -183,16 +183,16 @@ internal sealed class ReplicationStore(MySqlDataSource dataSource)
                updated_at = @At
         WHERE id = @Id
         """;
-    private const string BeginSnapshotDisksSql = """
-        UPDATE vm_disks SET sync_status = 'pending', sync_checkpoint = 0, sync_progress_percent = 0, bytes_synced = 0, extents_synced = 0,
+    private const string BeginSnapshotDisksSql = $"""
+        UPDATE vm_disks SET sync_status = '{DiskSyncStatuses.Pending}', sync_checkpoint = 0, sync_progress_percent = 0, bytes_synced = 0, extents_synced = 0,
                updated_at = @At
         WHERE job_id = @Id
         """;
     private const string SetCurrentSyncSql = "UPDATE replication_jobs SET current_sync_id = @SyncId, updated_at = @At WHERE id = @Id";
-    private const string DiskProgressSql = """
+    private const string DiskProgressSql = $"""
         UPDATE vm_disks SET sync_status = @Status, sync_progress_percent = @Percent, bytes_synced = @Bytes, extents_synced = @Extents,
                sync_checkpoint = GREATEST(sync_checkpoint, @Checkpoint), updated_at = @At
-        WHERE id = @Id AND sync_status <> 'completed'
+        WHERE id = @Id AND sync_status <> '{DiskSyncStatuses.Completed}'
         """;
     private const string JobProgressSql = """
         UPDATE replication_jobs j
@@ -203,10 +203,10 @@ internal sealed class ReplicationStore(MySqlDataSource dataSource)
             j.transfer_speed_bps = @Rate, j.updated_at = @At
         WHERE j.id = @Id
         """;
-    private const string CompleteDiskSql = """
-        UPDATE vm_disks SET disk_change_id = @NewChangeId, sync_status = 'completed', sync_progress_percent = 100,
+    private const string CompleteDiskSql = $"""
+        UPDATE vm_disks SET disk_change_id = @NewChangeId, sync_status = '{DiskSyncStatuses.Completed}', sync_progress_percent = 100,
                sync_checkpoint = capacity_bytes, full_copy_reason = NULL, bytes_synced = @Bytes, extents_synced = @Extents, updated_at = @At
-        WHERE id = @Id AND sync_status <> 'completed'
+        WHERE id = @Id AND sync_status <> '{DiskSyncStatuses.Completed}'
         """;
     private const string InsertHistorySql = """
         INSERT INTO cbt_history (job_id, vm_disk_id, disk_id, sync_type, previous_change_id, change_id, bytes_transferred, extents_copied,
@@ -216,26 +216,26 @@ internal sealed class ReplicationStore(MySqlDataSource dataSource)
     private const string JobChangeIdSql = """
         UPDATE replication_jobs SET previous_change_id = change_id, change_id = @ChangeId, updated_at = @At WHERE id = @Id
         """;
-    private const string CbtResetDiskSql = """
-        UPDATE vm_disks SET disk_change_id = NULL, full_copy_reason = @Reason, sync_status = 'pending', sync_checkpoint = 0,
+    private const string CbtResetDiskSql = $"""
+        UPDATE vm_disks SET disk_change_id = NULL, full_copy_reason = @Reason, sync_status = '{DiskSyncStatuses.Pending}', sync_checkpoint = 0,
                sync_progress_percent = 0, bytes_synced = 0, extents_synced = 0, updated_at = @At
         WHERE id = @Id
         """;
-    private const string FinishRunSql = """
-        UPDATE replication_jobs SET status = 'idle', replication_type = 'incremental', current_operation = NULL, snapshot_id = NULL,
+    private const string FinishRunSql = $"""
+        UPDATE replication_jobs SET status = '{ReplicationStatuses.Idle}', replication_type = '{ReplicationTypes.Incremental}', current_operation = NULL, snapshot_id = NULL,
                current_sync_id = NULL, completed_at = @At, last_sync_completed_at = @At, progress_percent = 100, transfer_speed_bps = 0,
                next_sync_at = IF(schedule_interval_seconds IS NULL, NULL, DATE_ADD(@At, INTERVAL schedule_interval_seconds SECOND)),
                sync_requested_at = IF(sync_requested_at <= @RunStartedAt, NULL, sync_requested_at), updated_at = @At
-        WHERE id = @Id AND status = 'replicating'
+        WHERE id = @Id AND status = '{ReplicationStatuses.Replicating}'
         """;
-    private const string FailRunSql = """
-        UPDATE replication_jobs SET status = 'failed', error_message = @Error, current_operation = NULL, completed_at = @At,
+    private const string FailRunSql = $"""
+        UPDATE replication_jobs SET status = '{ReplicationStatuses.Failed}', error_message = @Error, current_operation = NULL, completed_at = @At,
                transfer_speed_bps = 0, sync_requested_at = IF(sync_requested_at <= @RunStartedAt, NULL, sync_requested_at), updated_at = @At
-        WHERE id = @Id AND status = 'replicating'
+        WHERE id = @Id AND status = '{ReplicationStatuses.Replicating}'
         """;
     // A successful run copied every present disk's recorded mismatches (with CBT's changes): they are repaired.
-    private const string ClearMismatchesSql = """
-        UPDATE vm_disks SET verify_mismatch_ranges = NULL WHERE job_id = @Id AND sync_status = 'completed' AND verify_mismatch_ranges IS NOT NULL
+    private const string ClearMismatchesSql = $"""
+        UPDATE vm_disks SET verify_mismatch_ranges = NULL WHERE job_id = @Id AND sync_status = '{DiskSyncStatuses.Completed}' AND verify_mismatch_ranges IS NOT NULL
         """;
     private const string SetMismatchesSql = "UPDATE vm_disks SET verify_mismatch_ranges = @Ranges, updated_at = @At WHERE id = @Id";
     private const string CompletionBaseSql = """
@@ -353,7 +353,7 @@ internal sealed class ReplicationStore(MySqlDataSource dataSource)
         }
         await conn.ExecuteAsync(new CommandDefinition(InsertHistorySql, new
         {
-            JobId = jobId, VmDiskId = disk.Id, disk.DiskId, SyncType = done.Full ? "full" : "incremental", PreviousChangeId = disk.DiskChangeId,
+            JobId = jobId, VmDiskId = disk.Id, disk.DiskId, SyncType = done.Full ? CbtSyncTypes.Full : CbtSyncTypes.Incremental, PreviousChangeId = disk.DiskChangeId,
             ChangeId = done.NewChangeId, done.Bytes, done.Extents, done.Reason, SyncJobId = syncJobId, At = at,
         }, tx, cancellationToken: ct));
         await conn.ExecuteAsync(new CommandDefinition(JobChangeIdSql, new { Id = jobId, ChangeId = done.NewChangeId, At = at }, tx, cancellationToken: ct));
@@ -370,7 +370,7 @@ internal sealed class ReplicationStore(MySqlDataSource dataSource)
         await conn.ExecuteAsync(new CommandDefinition(CbtResetDiskSql, new { disk.Id, Reason = reason, At = at }, tx, cancellationToken: ct));
         await conn.ExecuteAsync(new CommandDefinition(InsertHistorySql, new
         {
-            JobId = jobId, VmDiskId = disk.Id, disk.DiskId, SyncType = "full", PreviousChangeId = rejectedChangeId,
+            JobId = jobId, VmDiskId = disk.Id, disk.DiskId, SyncType = CbtSyncTypes.Full, PreviousChangeId = rejectedChangeId,
             ChangeId = "*", Bytes = 0L, Extents = 0L, Reason = reason, SyncJobId = syncJobId, At = at,
         }, tx, cancellationToken: ct));
         await tx.CommitAsync(ct);
@@ -420,17 +420,17 @@ internal sealed class ReplicationStore(MySqlDataSource dataSource)
     private const string SetSourceSpecSql = "UPDATE replication_jobs SET source_vm_spec = @Spec, updated_at = @At WHERE id = @Id";
     private const string GetSourceSpecSql = "SELECT source_vm_spec FROM replication_jobs WHERE id = @Id";
     // held_at is assigned before hold_reason (left-to-right): a repeated hold keeps its original time.
-    private const string HoldSql = """
+    private const string HoldSql = $"""
         UPDATE replication_jobs SET held_at = IF(hold_reason <=> @Reason, held_at, @At), hold_reason = @Reason, updated_at = @At
-        WHERE id = @Id AND status <> 'replicating' AND (hold_reason IS NULL OR hold_reason = @Reason)
+        WHERE id = @Id AND status <> '{ReplicationStatuses.Replicating}' AND (hold_reason IS NULL OR hold_reason = @Reason)
         """;
     private const string ReleaseSql = """
         UPDATE replication_jobs SET hold_reason = NULL, held_at = NULL, updated_at = @At WHERE id = @Id AND hold_reason = @Reason
         """;
-    private const string MarkFailedOverSql = """
-        UPDATE replication_jobs SET status = 'failed_over', current_operation = NULL, completed_at = @At, next_sync_at = NULL,
+    private const string MarkFailedOverSql = $"""
+        UPDATE replication_jobs SET status = '{ReplicationStatuses.FailedOver}', current_operation = NULL, completed_at = @At, next_sync_at = NULL,
                sync_requested_at = NULL, transfer_speed_bps = 0, updated_at = @At
-        WHERE id = @Id AND status <> 'replicating' AND hold_reason = @Reason
+        WHERE id = @Id AND status <> '{ReplicationStatuses.Replicating}' AND hold_reason = @Reason
         """;
 
     public Task SetSourceSpecAsync(Guid id, string specJson, DateTime at, CancellationToken ct) =>
@@ -464,6 +464,13 @@ internal sealed class ReplicationStore(MySqlDataSource dataSource)
         await using var conn = await dataSource.OpenAsync(ct);
         await conn.ExecuteAsync(new CommandDefinition(sql, args, cancellationToken: ct));
     }
+}
+
+/// <summary>How a disk reached a change id (cbt_history.sync_type, an ENUM).</summary>
+internal static class CbtSyncTypes
+{
+    public const string Full = "full";
+    public const string Incremental = "incremental";
 }
 
 internal sealed record DiskSpecRow(string DiskId, string VmdkPath, long CapacityBytes, string? Datastore, int? UnitNumber, string? Label,

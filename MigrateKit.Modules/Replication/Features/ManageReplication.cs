@@ -78,7 +78,7 @@ internal static class DeleteReplication
                 }
             }
             // Check every volume before touching any: a half-deleted job is worse than a refused one.
-            var elsewhere = volumes.Where(v => v.Mapping is { OperationMode: "failover" }).ToList();
+            var elsewhere = volumes.Where(v => v.Mapping is { OperationMode: OperationModes.Failover }).ToList();
             if (elsewhere.Count > 0)
             {
                 throw new ConflictException(

@@ -29,7 +29,7 @@ internal static class RestoreReplicationTargets
                 targets.Add((disk, volume));
             }
             // Check every volume before touching any: attaching half of them helps nobody.
-            var elsewhere = targets.Where(t => t.Volume.Mapping is { OperationMode: not "oma" }
+            var elsewhere = targets.Where(t => t.Volume.Mapping is { OperationMode: not OperationModes.Oma }
                 || (t.Volume.Mapping is null && t.Volume.AttachedVmId is { Length: > 0 } vm && vm != config.OmaVmId)).ToList();
             if (elsewhere.Count > 0)
             {

@@ -1,5 +1,7 @@
 using System.Globalization;
 using MigrateKit.Modules.Core.JobLog;
+using MigrateKit.Modules.Replication.Contracts;
+using MigrateKit.Modules.Replication.Data;
 using MigrateKit.Modules.Replication.Vma;
 using MigrateKit.Modules.VmaContracts;
 using MigrateKit.Modules.Volume.Contracts;
@@ -22,13 +24,13 @@ internal sealed partial class ReplicationRun
         var failures = new List<string>();
         foreach (var disk in (await store.SyncDisksAsync(jobId, ct)).Where(d => _present.Contains(d.DiskId) && d.OsseaVolumeId is not null))
         {
-            if (disk.SyncStatus != "completed" || disk.DiskChangeId is null)
+            if (disk.SyncStatus != DiskSyncStatuses.Completed || disk.DiskChangeId is null)
             {
                 throw new ReplicationRunFailedException($"disk {disk.DiskId} is not complete; nothing to verify");
             }
             var basis = await store.CompletionBaseAsync(disk.Id, disk.DiskChangeId, ct);
             // Without its history row the base is unknown: every allocated area is a safe superset.
-            var baseChangeId = basis is { SyncType: "incremental", PreviousChangeId: { } previous } ? previous : "*";
+            var baseChangeId = basis is { SyncType: CbtSyncTypes.Incremental, PreviousChangeId: { } previous } ? previous : "*";
             var extra = VerifyRanges.Parse(disk.VerifyMismatchRanges);
             var volume = await mediator.Send(new GetVolumeByRowIdQuery(disk.OsseaVolumeId!.Value), ct)
                 ?? throw new ReplicationRunFailedException($"disk {disk.DiskId}: its volume no longer exists");

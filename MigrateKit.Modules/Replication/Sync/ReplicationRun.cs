@@ -3,6 +3,7 @@ using System.Text;
 using MediatR;
 using MigrateKit.Modules.Agents.Contracts;
 using MigrateKit.Modules.Core.JobLog;
+using MigrateKit.Modules.Replication.Contracts;
 using MigrateKit.Modules.Replication.Data;
 using MigrateKit.Modules.Replication.Vma;
 using MigrateKit.Modules.VmaContracts;
@@ -45,7 +46,7 @@ internal sealed partial class ReplicationRun(
     {
         _job = await store.GetJobAsync(jobId, ct) ?? throw new ReplicationRunFailedException($"replication {jobId} no longer exists");
         await scope.InfoAsync(
-            $"{(_job.ReplicationType == "initial" ? "full" : "incremental")} sync of VM '{_job.SourceVmName}' through agent '{vma.Agent}'", ct);
+            $"{(_job.ReplicationType == ReplicationTypes.Initial ? "full" : "incremental")} sync of VM '{_job.SourceVmName}' through agent '{vma.Agent}'", ct);
 
         var spec = await StepAsync("discover VM", "discovering the VM", DiscoverAsync, ct);
         await StepAsync("ensure CBT", "enabling change block tracking", c => EnsureCbtAsync(spec, c), ct);
@@ -157,7 +158,7 @@ internal sealed partial class ReplicationRun(
             await store.SetDiskTargetAsync(disk.Id, volume.Id, exportName, Now, ct);
             await scope.InfoAsync($"disk {disk.DiskId}: created volume {volume.VolumeId} ({volume.SizeBytes / (double)GiB:0.##} GiB)", ct);
         }
-        else if (volume.Mapping is { OperationMode: not "oma" } mapping)
+        else if (volume.Mapping is { OperationMode: not OperationModes.Oma } mapping)
         {
             throw new ReplicationRunFailedException(
                 $"disk {disk.DiskId}: volume {volume.VolumeId} is attached to VM {mapping.VmId} ({mapping.OperationMode}), not the OMA; clean that up first");
@@ -214,12 +215,12 @@ internal sealed partial class ReplicationRun(
         for (var round = 0; ; round++)
         {
             _job = (await store.GetJobAsync(jobId, ct))!;
-            if (_job.Status == "cancelled")
+            if (_job.Status == ReplicationStatuses.Cancelled)
             {
                 await CancelAsync(_job.CurrentSyncId);
             }
             var disks = await store.SyncDisksAsync(jobId, ct);
-            var pending = disks.Where(d => d.SyncStatus != "completed" && _present.Contains(d.DiskId)
+            var pending = disks.Where(d => d.SyncStatus != DiskSyncStatuses.Completed && _present.Contains(d.DiskId)
                 && d.NbdExportName is not null && d.OsseaVolumeId is not null).ToList();
             if (pending.Count == 0)
             {
@@ -247,7 +248,7 @@ internal sealed partial class ReplicationRun(
                 continue;
             }
             var unfinished = (await store.SyncDisksAsync(jobId, ct))
-                .Where(d => d.SyncStatus != "completed" && pending.Any(p => p.Id == d.Id)).Select(d => d.DiskId).ToList();
+                .Where(d => d.SyncStatus != DiskSyncStatuses.Completed && pending.Any(p => p.Id == d.Id)).Select(d => d.DiskId).ToList();
             if (final?.State == VmaSyncStates.Completed && unfinished.Count == 0)
             {
                 continue;
@@ -301,7 +302,7 @@ internal sealed partial class ReplicationRun(
     {
         while (true)
         {
-            if (await store.StatusAsync(jobId, ct) is "cancelled")
+            if (await store.StatusAsync(jobId, ct) is ReplicationStatuses.Cancelled)
             {
                 await CancelAsync(syncId);
             }
@@ -313,7 +314,7 @@ internal sealed partial class ReplicationRun(
             var disks = (await store.SyncDisksAsync(jobId, ct)).ToDictionary(d => d.DiskId);
             foreach (var p in progress.Disks.Where(p => p.State == VmaSyncStates.Completed && p.NewChangeId is not null))
             {
-                if (disks.TryGetValue(p.DeviceKey.ToString(CultureInfo.InvariantCulture), out var disk) && disk.SyncStatus != "completed")
+                if (disks.TryGetValue(p.DeviceKey.ToString(CultureInfo.InvariantCulture), out var disk) && disk.SyncStatus != DiskSyncStatuses.Completed)
                 {
                     await CompleteDiskAsync(disk, p, ct);
                 }
@@ -331,12 +332,16 @@ internal sealed partial class ReplicationRun(
         }
     }
 
-    private static string DiskStatus(string vmaState) => vmaState switch
+    /// <summary>The agent's state of an unfinished disk as vm_disks.sync_status (completed disks are recorded by <see cref="CompleteDiskAsync"/>).</summary>
+    internal static string DiskStatus(string vmaState) => vmaState switch
     {
-        "queued" => "pending",
-        "querying" or "copying" => "syncing",
-        "cancelled" => "interrupted",
-        _ => vmaState, // failed, cbt-reset
+        VmaSyncStates.Queued => DiskSyncStatuses.Pending,
+        VmaSyncStates.Querying or VmaSyncStates.Copying => DiskSyncStatuses.Syncing,
+        VmaSyncStates.Cancelled => DiskSyncStatuses.Interrupted,
+        VmaSyncStates.Failed => DiskSyncStatuses.Failed,
+        VmaSyncStates.CbtReset => DiskSyncStatuses.CbtReset,
+        // A state a newer agent may report: the disk is not done, and the column only takes known states.
+        _ => DiskSyncStatuses.Syncing,
     };
 
     private async Task CompleteDiskAsync(SyncDiskRow disk, VmaDiskProgress p, CancellationToken ct)

@@ -6,6 +6,46 @@ namespace MigrateKit.Modules.Volume.Contracts;
 // OSSEA virtual machines for failover and cleanup. Only the Volume module calls OSSEA (DESIGN rule 1),
 // so the Failover and Cleanup modules create, start, stop and destroy their VMs through these requests.
 
+/// <summary>
+/// The VM states OSSEA reports (CloudStack's VirtualMachine.State), as <see cref="VirtualMachineView.State"/>
+/// carries them. OSSEA owns this vocabulary, so it is not a closed set: compare with these, never with
+/// literals, and expect states that are not listed.
+/// </summary>
+public static class OsseaVmStates
+{
+    public const string Starting = "Starting";
+    public const string Running = "Running";
+    public const string Stopping = "Stopping";
+    public const string Stopped = "Stopped";
+    public const string Migrating = "Migrating";
+    /// <summary>A VM whose deploy failed; it never becomes usable and must be destroyed.</summary>
+    public const string Error = "Error";
+    /// <summary>OSSEA lost track of the host; also what a view shows when OSSEA reported no state.</summary>
+    public const string Unknown = "Unknown";
+    public const string Destroyed = "Destroyed";
+    public const string Expunging = "Expunging";
+    /// <summary>Expunge finished; a listing that still shows the VM shows this.</summary>
+    public const string Expunged = "Expunged";
+
+    /// <summary>States OSSEA leaves by itself: wait for the VM to settle before judging it.</summary>
+    public static readonly IReadOnlySet<string> Transitional = Set(Starting, Stopping, Migrating, Unknown);
+
+    /// <summary>States in which the VM runs or is about to: stop it before taking its volumes away.</summary>
+    public static readonly IReadOnlySet<string> Active = Set(Running, Starting, Stopping, Migrating);
+
+    /// <summary>States in which the VM is gone for MigrateKit's purposes (expunge is under way or done).</summary>
+    public static readonly IReadOnlySet<string> Gone = Set(Destroyed, Expunging, Expunged);
+
+    public static bool IsTransitional(string? state) => state is not null && Transitional.Contains(state);
+
+    public static bool IsActive(string? state) => state is not null && Active.Contains(state);
+
+    public static bool IsGone(string? state) => state is not null && Gone.Contains(state);
+
+    // OSSEA's own clients compare states without case; so does MigrateKit.
+    private static HashSet<string> Set(params string[] states) => new(states, StringComparer.OrdinalIgnoreCase);
+}
+
 /// <summary>One NIC of a new VM: the OSSEA network and, to keep the source VM's address, its MAC.</summary>
 public sealed record VmNicRequest(string NetworkId, string? MacAddress = null);
 

@@ -3,6 +3,56 @@ using MigrateKit.Modules.Core.Contracts;
 
 namespace MigrateKit.Modules.Volume.Contracts;
 
+/// <summary>
+/// The volume states OSSEA reports (CloudStack's Volume.State), kept in ossea_volumes.status and
+/// <see cref="VolumeView.Status"/>. OSSEA owns this vocabulary, so it is not a closed set (and the
+/// column has no CHECK): compare with these, never with literals.
+/// </summary>
+public static class OsseaVolumeStates
+{
+    /// <summary>Created but never attached: OSSEA has not placed it on storage yet.</summary>
+    public const string Allocated = "Allocated";
+    public const string Creating = "Creating";
+    public const string Ready = "Ready";
+    public const string Attaching = "Attaching";
+    public const string Detaching = "Detaching";
+    public const string Expunged = "Expunged";
+    /// <summary>MigrateKit's, not OSSEA's: OSSEA no longer knows the volume that the row describes.</summary>
+    public const string Missing = "Missing";
+}
+
+/// <summary>Who holds an attached volume (device_mappings.operation_mode, an ENUM).</summary>
+public static class OperationModes
+{
+    /// <summary>Attached to the OMA appliance, where replication writes into it.</summary>
+    public const string Oma = "oma";
+    /// <summary>Attached to a failover's VM.</summary>
+    public const string Failover = "failover";
+}
+
+/// <summary>What the OMA's kernel shows for a mapped volume (device_mappings.linux_state).</summary>
+public static class LinuxDeviceStates
+{
+    public const string Present = "present";
+    /// <summary>Mapped to the OMA, but the kernel no longer shows the device (found by reconcile).</summary>
+    public const string Missing = "missing";
+    /// <summary>Attached to another VM: no device on the OMA.</summary>
+    public const string NotLocal = "not-local";
+
+    /// <summary>Every state; V0025's CHECK on device_mappings.linux_state lists exactly these (a schema test keeps them equal).</summary>
+    public static readonly IReadOnlyList<string> All = [Present, Missing, NotLocal];
+}
+
+/// <summary>States of an NBD export (nbd_exports.status).</summary>
+public static class NbdExportStatuses
+{
+    /// <summary>Served by the OMA's NBD server; an export that is not served has no row.</summary>
+    public const string Active = "active";
+
+    /// <summary>Every state; V0025's CHECK on nbd_exports.status lists exactly these (a schema test keeps them equal).</summary>
+    public static readonly IReadOnlyList<string> All = [Active];
+}
+
 public sealed record DeviceMappingView(
     string VolumeId, string VmId, string OperationMode, int? CloudStackDeviceId, string? DevicePath, string? StableDevicePath,
     string CloudStackState, string LinuxState, long SizeBytes, DateTime? LastSync);

@@ -22,10 +22,18 @@ internal sealed record ExportRow(long Id, string VolumeId, string ExportName, st
     public NbdExportView ToView() => new(VolumeId, ExportName, DevicePath, Port, Status);
 }
 
-internal static class OperationModes
+/// <summary>
+/// OSSEA's async job status as cloudstack_job_tracking.cloudstack_status keeps it (OSSEA answers
+/// <c>jobstatus</c> 0, 1 or 2).
+/// </summary>
+internal static class CloudstackJobStatuses
 {
-    public const string Oma = "oma";
-    public const string Failover = "failover";
+    public const string InProgress = "in_progress";
+    public const string Succeeded = "succeeded";
+    public const string Failed = "failed";
+
+    /// <summary>Every state; V0025's CHECK on cloudstack_job_tracking.cloudstack_status lists exactly these (a schema test keeps them equal).</summary>
+    public static readonly IReadOnlyList<string> All = [InProgress, Succeeded, Failed];
 }
 
 /// <summary>All SQL of the Volume module's volume tables (ossea_volumes, device_mappings, nbd_exports, volume_operations, cloudstack_job_tracking).</summary>
@@ -77,11 +85,11 @@ internal sealed class VolumeStore(MySqlDataSource dataSource)
 
     private const string GetExportSql = $"SELECT {ExportColumns} FROM nbd_exports WHERE volume_id = @VolumeId";
     private const string ListExportsSql = $"SELECT {ExportColumns} FROM nbd_exports ORDER BY id";
-    private const string UpsertExportSql = """
+    private const string UpsertExportSql = $"""
         INSERT INTO nbd_exports (volume_id, export_name, device_path, port, status, created_at, updated_at)
-        VALUES (@VolumeId, @ExportName, @DevicePath, @Port, 'active', @At, @At)
+        VALUES (@VolumeId, @ExportName, @DevicePath, @Port, '{NbdExportStatuses.Active}', @At, @At)
         ON DUPLICATE KEY UPDATE export_name = VALUES(export_name), device_path = VALUES(device_path), port = VALUES(port),
-            status = 'active', updated_at = VALUES(updated_at)
+            status = '{NbdExportStatuses.Active}', updated_at = VALUES(updated_at)
         """;
     private const string UpdateExportDeviceSql = "UPDATE nbd_exports SET device_path = @DevicePath, updated_at = @At WHERE volume_id = @VolumeId";
     private const string DeleteExportSql = "DELETE FROM nbd_exports WHERE volume_id = @VolumeId";
@@ -101,10 +109,10 @@ internal sealed class VolumeStore(MySqlDataSource dataSource)
         FROM volume_operations WHERE (@VolumeId IS NULL OR volume_id = @VolumeId) ORDER BY created_at DESC, id LIMIT @Limit
         """;
 
-    private const string InsertCloudstackJobSql = """
+    private const string InsertCloudstackJobSql = $"""
         INSERT INTO cloudstack_job_tracking (cloudstack_job_id, cloudstack_command, cloudstack_status, operation_type, correlation_id,
                                              parent_job_id, status, created_at, updated_at)
-        VALUES (@JobId, @Command, 'in_progress', @OperationType, @CorrelationId, @ParentJobId, 'pending', @At, @At)
+        VALUES (@JobId, @Command, '{CloudstackJobStatuses.InProgress}', @OperationType, @CorrelationId, @ParentJobId, 'pending', @At, @At)
         ON DUPLICATE KEY UPDATE updated_at = VALUES(updated_at)
         """;
     private const string EndCloudstackJobSql = """

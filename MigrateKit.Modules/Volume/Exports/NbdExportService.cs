@@ -4,6 +4,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using MigrateKit.Modules.Transport.Nbd;
 using MigrateKit.Modules.Transport.Tunnel;
+using MigrateKit.Modules.Volume.Contracts;
 using MigrateKit.Modules.Volume.Data;
 
 namespace MigrateKit.Modules.Volume.Exports;
@@ -62,7 +63,7 @@ internal sealed partial class NbdExportService(
     public async Task ReloadAsync(CancellationToken ct)
     {
         var rows = await store.ListExportsAsync(ct);
-        _exports.ReplaceAll(rows.Where(r => r.Status == "active").Select(r => new NbdExportDefinition(r.ExportName, r.DevicePath)));
+        _exports.ReplaceAll(rows.Where(r => r.Status == NbdExportStatuses.Active).Select(r => new NbdExportDefinition(r.ExportName, r.DevicePath)));
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

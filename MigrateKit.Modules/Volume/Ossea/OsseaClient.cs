@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using MigrateKit.Modules.Volume.Contracts;
 
 namespace MigrateKit.Modules.Volume.Ossea;
 
@@ -14,11 +15,6 @@ namespace MigrateKit.Modules.Volume.Ossea;
 internal sealed class OsseaClient : IOsseaClient
 {
     private const int MaxPages = 1000;
-
-    private static readonly HashSet<string> TransitionalVmStates = new(StringComparer.OrdinalIgnoreCase)
-    {
-        "Starting", "Stopping", "Migrating", "Unknown",
-    };
 
     private readonly OsseaApiConnection _connection;
     private readonly OsseaJobRunner _jobs;
@@ -114,7 +110,7 @@ internal sealed class OsseaClient : IOsseaClient
                 return volume is null
                     ? null
                     : await _jobs.WaitForStateAsync(call.Command, volume.Id, c => GetVolumeAsync(volume.Id, c),
-                        v => v is null || !string.Equals(v.State, "Creating", StringComparison.OrdinalIgnoreCase), ct).ConfigureAwait(false);
+                        v => v is null || !string.Equals(v.State, OsseaVolumeStates.Creating, StringComparison.OrdinalIgnoreCase), ct).ConfigureAwait(false);
             },
             cancellationToken);
     }
@@ -179,7 +175,7 @@ internal sealed class OsseaClient : IOsseaClient
             async ct =>
             {
                 var volume = await GetVolumeAsync(volumeId, ct).ConfigureAwait(false);
-                return volume is null || volume.Destroyed || string.Equals(volume.State, "Expunged", StringComparison.OrdinalIgnoreCase)
+                return volume is null || volume.Destroyed || string.Equals(volume.State, OsseaVolumeStates.Expunged, StringComparison.OrdinalIgnoreCase)
                     ? volumeId
                     : null;
             },
@@ -256,7 +252,7 @@ internal sealed class OsseaClient : IOsseaClient
             {
                 var found = await ListVirtualMachinesAsync(null, request.Name, ct).ConfigureAwait(false);
                 var vm = Single(call.Command, request.Name,
-                    found.Where(v => v.Name == request.Name && v.State is not ("Destroyed" or "Expunging")));
+                    found.Where(v => v.Name == request.Name && v.State is not (OsseaVmStates.Destroyed or OsseaVmStates.Expunging)));
                 if (vm is null)
                 {
                     return null;
@@ -265,9 +261,9 @@ internal sealed class OsseaClient : IOsseaClient
                 // The deploy job may still be running: wait for the VM to leave Starting (and, when
                 // it was to be started, to be Running or failed).
                 var settled = await _jobs.WaitForStateAsync(call.Command, vm.Id, c => GetVirtualMachineAsync(vm.Id, c),
-                    v => v is null || (!TransitionalVmStates.Contains(v.State ?? "")
-                        && (!request.StartVm || v.State is "Running" or "Error" or "Destroyed" or "Expunging")), ct).ConfigureAwait(false);
-                return settled is null || settled.State is "Error" or "Destroyed" or "Expunging"
+                    v => v is null || (!OsseaVmStates.IsTransitional(v.State)
+                        && (!request.StartVm || v.State is OsseaVmStates.Running or OsseaVmStates.Error or OsseaVmStates.Destroyed or OsseaVmStates.Expunging)), ct).ConfigureAwait(false);
+                return settled is null || settled.State is OsseaVmStates.Error or OsseaVmStates.Destroyed or OsseaVmStates.Expunging
                     ? throw new OsseaApiException(call.Command, OsseaErrorCodes.InternalError, null,
                         $"VM {vm.Id} ended in state {settled?.State ?? "removed"}", isTransient: false)
                     : settled;
@@ -433,7 +429,7 @@ internal sealed class OsseaClient : IOsseaClient
     /// <summary>The volume once it is no longer Attaching/Detaching (a lost attach may still be running).</summary>
     private Task<OsseaVolume?> SettledVolumeAsync(string command, string volumeId, CancellationToken cancellationToken)
         => _jobs.WaitForStateAsync(command, volumeId, ct => GetVolumeAsync(volumeId, ct),
-            v => v is null || v.State is not ("Attaching" or "Detaching" or "Creating"), cancellationToken);
+            v => v is null || v.State is not (OsseaVolumeStates.Attaching or OsseaVolumeStates.Detaching or OsseaVolumeStates.Creating), cancellationToken);
 
     private static T? Single<T>(string command, string name, IEnumerable<T> candidates)
         where T : class

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using MigrateKit.Modules.Transport.Nbd;
+using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.Transport.Nbd;
 
@@ -13,6 +14,7 @@ namespace MigrateKit.Tests.Transport.Nbd;
 /// </summary>
 [NonParallelizable] // each test starts a server thread per connection; side by side on 2 cores the timing checks get flaky
 [CancelAfter(30_000)]
+[Category(TestKind.Unit)]
 public class NbdBlockingConnectionTests
 {
     private const long ExportSize = 4 * 1024 * 1024;

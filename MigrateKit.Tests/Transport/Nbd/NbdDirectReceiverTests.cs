@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using MigrateKit.Modules.Transport.Nbd;
+using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.Transport.Nbd;
 
@@ -9,6 +10,7 @@ namespace MigrateKit.Tests.Transport.Nbd;
 /// are split into receives, the requests and WRITE payloads that come out are the same.
 /// </summary>
 [Parallelizable(ParallelScope.All)]
+[Category(TestKind.Unit)]
 public class NbdDirectReceiverTests
 {
     private const int BufferSize = 128 * 1024;

@@ -1,10 +1,12 @@
 using System.IO.Pipelines;
 using MigrateKit.Modules.Transport.Nbd;
+using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.Transport.Nbd;
 
 /// <summary>Our server and our client over an in-memory pipe pair: no sockets, no external tools.</summary>
 [Parallelizable(ParallelScope.All)]
+[Category(TestKind.Unit)]
 public class NbdEndToEndTests
 {
     private const long ExportSize = 8 * 1024 * 1024;

@@ -7,6 +7,7 @@ namespace MigrateKit.Tests.Transport.Nbd;
 
 /// <summary>Kestrel-style parser tests: every prefix needs more, any segmentation parses the same.</summary>
 [Parallelizable(ParallelScope.All)]
+[Category(TestKind.Unit)]
 public class NbdParserTests
 {
     public delegate bool Parse(in ReadOnlySequence<byte> buffer, ref SequencePosition consumed, ref SequencePosition examined, out object? value);

@@ -13,6 +13,7 @@ namespace MigrateKit.Tests.Transport.Nbd;
 /// </summary>
 [NonParallelizable] // each test runs real peer processes; side by side on 2 cores their timeouts get flaky
 [CancelAfter(60_000)]
+[Category(TestKind.Peer)]
 public class NbdPeerTests
 {
     private static readonly TimeSpan ToolTimeout = TimeSpan.FromSeconds(30);

@@ -11,6 +11,7 @@ using MigrateKit.Tests.Support;
 namespace MigrateKit.Tests.Transport.Nbd;
 
 [NonParallelizable] // binds a loopback port and writes to the console
+[Category(TestKind.Unit)]
 public class NbdServeCommandTests
 {
     [TestCase("--export", "no-equals-sign")]

@@ -4,11 +4,13 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Time.Testing;
 using MigrateKit.Modules.Transport.Pki;
 using MigrateKit.Modules.Transport.Tunnel;
+using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.Transport.Tunnel;
 
 // Real TLS on 127.0.0.1 with a server per test; kept serial with the other socket fixtures.
 [NonParallelizable]
+[Category(TestKind.Unit)]
 public class EnrollmentTests
 {
     private static string NewStateDir() => Path.Combine(Path.GetTempPath(), "mk-agent-" + Guid.NewGuid().ToString("N"));
@@ -164,6 +166,7 @@ public class EnrollmentTests
 }
 
 [Parallelizable(ParallelScope.All)] // temp directories and in-memory crypto only
+[Category(TestKind.Unit)]
 public class PkiTests
 {
     internal static UnixFileMode UnixMode(string path)

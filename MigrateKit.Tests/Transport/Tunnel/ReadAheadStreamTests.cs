@@ -1,8 +1,10 @@
 using MigrateKit.Modules.Transport.Tunnel;
+using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.Transport.Tunnel;
 
 [Parallelizable(ParallelScope.All)] // in-memory streams only
+[Category(TestKind.Unit)]
 public class ReadAheadStreamTests
 {
     /// <summary>Records every write the socket side would see.</summary>

@@ -8,11 +8,13 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using MigrateKit.Modules.Transport.Tunnel;
+using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.Transport.Tunnel;
 
 // One server per fixture shared by all cases (real sockets; the healthy agent must keep working across them).
 [NonParallelizable]
+[Category(TestKind.Unit)]
 public class TunnelBadInputTests
 {
     private TunnelTestEnvironment _env = null!;

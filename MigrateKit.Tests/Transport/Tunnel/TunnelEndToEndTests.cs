@@ -2,11 +2,13 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using MigrateKit.Modules.Transport.Tunnel;
+using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.Transport.Tunnel;
 
 // Real TLS sockets on 127.0.0.1 and throughput-sensitive timing: run alone, not beside other tunnel fixtures.
 [NonParallelizable]
+[Category(TestKind.Unit)]
 public class TunnelEndToEndTests
 {
     private static CancellationToken Within(int seconds) => new CancellationTokenSource(TimeSpan.FromSeconds(seconds)).Token;
@@ -293,6 +295,7 @@ internal static class TinyHttpServer
 
 // Short keep-alive timers on a real TLS tunnel; serial like the other socket fixtures.
 [NonParallelizable]
+[Category(TestKind.Unit)]
 public class TunnelKeepAliveTests
 {
     [Test]

@@ -6,6 +6,7 @@ using MigrateKit.Tests.Support;
 namespace MigrateKit.Tests.Transport.Tunnel;
 
 [Parallelizable(ParallelScope.All)] // pure functions over byte arrays
+[Category(TestKind.Unit)]
 public class TunnelFrameParserTests
 {
     private const int Max = 1024 * 1024;

@@ -8,6 +8,7 @@ namespace MigrateKit.Tests.Transport.Tunnel;
 
 // Spawns nbdcopy/qemu-img against a real TLS tunnel on 127.0.0.1: serial with the other socket fixtures.
 [NonParallelizable]
+[Category(TestKind.Peer)]
 public class TunnelNbdTests
 {
     private static readonly TimeSpan ToolTimeout = TimeSpan.FromSeconds(60);

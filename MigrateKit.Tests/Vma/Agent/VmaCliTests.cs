@@ -11,6 +11,7 @@ using MigrateKit.Tests.Vma.Support;
 namespace MigrateKit.Tests.Vma.Agent;
 
 /// <summary>The agent's operator verbs, run in-process through the real command line against a real OMA.</summary>
+[Category(TestKind.Database)]
 public sealed class VmaCliTests : DatabaseTest
 {
     private const long MiB = 1024 * 1024;

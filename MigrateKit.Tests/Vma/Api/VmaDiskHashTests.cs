@@ -10,6 +10,7 @@ using MigrateKit.Tests.Vma.Support;
 namespace MigrateKit.Tests.Vma.Api;
 
 [Parallelizable]
+[Category(TestKind.Unit)]
 public sealed class HashPlanTests
 {
     private const long MiB = 1024 * 1024;
@@ -66,6 +67,7 @@ public sealed class HashPlanTests
 
 /// <summary>The hash endpoint against the simulator's snapshot and the agent's real source reader (an image read directly).</summary>
 [NonParallelizable] // one simulator, loop devices and the shared test database
+[Category(TestKind.EndToEnd)]
 public sealed class VmaDiskHashEndpointTests : SimulatedVmTest
 {
     private const long MiB = 1024 * 1024;

@@ -18,6 +18,7 @@ namespace MigrateKit.Tests.Vma.Sources;
 /// </summary>
 [NonParallelizable] // runs nbdkit, nbdinfo, qemu-img and losetup; side by side on 2 cores their timeouts get flaky
 [CancelAfter(60_000)]
+[Category(TestKind.Peer)]
 public sealed class FileDiskReaderTests
 {
     private const long KiB = 1024;

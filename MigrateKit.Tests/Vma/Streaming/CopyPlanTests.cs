@@ -6,11 +6,13 @@ using MigrateKit.Modules.Vma.Sources;
 using MigrateKit.Modules.Vma.Streaming;
 using MigrateKit.Modules.Vma.VSphere;
 using MigrateKit.Modules.VmaContracts;
+using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.Vma.Streaming;
 
 /// <summary>Pure parts of the streaming engine: planning, chunking, checkpoints, the token bucket, validation.</summary>
 [Parallelizable(ParallelScope.All)]
+[Category(TestKind.Unit)]
 public sealed class CopyPlanTests
 {
     private const long MiB = 1024 * 1024;

@@ -14,6 +14,7 @@ namespace MigrateKit.Tests.Vma.Streaming;
 /// NBD server writing into loop devices of the OSSEA emulator, and qemu-img to compare.
 /// The OMA drives the agent as it will in production: HTTP over "vma-api" tunnel streams.
 /// </summary>
+[Category(TestKind.EndToEnd)]
 public sealed class VmaSyncEndToEndTests : SimulatedVmTest
 {
     private const long MiB = 1024 * 1024;

@@ -1,11 +1,13 @@
 using System.Text.RegularExpressions;
 using MigrateKit.Modules.Vma.VSphere;
 using MigrateKit.Tests.Support.VcSim;
+using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.Vma.VSphere;
 
 /// <summary>CBT enabling and the snapshot lifecycle against the simulator.</summary>
 [NonParallelizable] // one simulator process per fixture; tests change VM state (CBT, snapshots)
+[Category(TestKind.Peer)]
 public sealed partial class VSphereCbtSnapshotTests : VcSimFixture
 {
     private static CancellationToken Ct => TestContext.CurrentContext.CancellationToken;

@@ -1,10 +1,12 @@
 using MigrateKit.Modules.Vma.VSphere;
 using MigrateKit.Tests.Support.VcSim;
+using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.Vma.VSphere;
 
 /// <summary>QueryChangedDiskAreas paging and change-id rejection against the simulator's CBT file.</summary>
 [NonParallelizable] // one simulator process and CBT file per fixture
+[Category(TestKind.Peer)]
 public sealed class VSphereChangedAreasTests : VcSimFixture
 {
     private const long MiB = 1024 * 1024;

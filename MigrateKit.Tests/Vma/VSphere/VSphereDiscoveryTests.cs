@@ -1,10 +1,12 @@
 using MigrateKit.Modules.Vma.VSphere;
 using MigrateKit.Tests.Support.VcSim;
+using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.Vma.VSphere;
 
 /// <summary>Discovery against the govmomi simulator's VPX inventory plus the harness's fixture VMs.</summary>
 [NonParallelizable] // one simulator process per fixture; tests change its inventory (NIC moves)
+[Category(TestKind.Peer)]
 public sealed class VSphereDiscoveryTests : VcSimFixture
 {
     private static CancellationToken Ct => TestContext.CurrentContext.CancellationToken;

@@ -1,11 +1,13 @@
 using System.Net;
 using System.Text;
 using MigrateKit.Modules.Vma.VSphere;
+using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.Vma.VSphere;
 
 /// <summary>Paging rules, XML parsing and option checks, without vCenter.</summary>
 [Parallelizable]
+[Category(TestKind.Unit)]
 public sealed class VSpherePureTests
 {
     private static readonly string[] SoapHead =

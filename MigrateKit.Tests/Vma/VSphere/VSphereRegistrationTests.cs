@@ -2,10 +2,12 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using MigrateKit.Modules.Vma.VSphere;
+using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.Vma.VSphere;
 
 [Parallelizable]
+[Category(TestKind.Unit)]
 public sealed class VSphereRegistrationTests
 {
     [Test]

@@ -1,10 +1,12 @@
 using MigrateKit.Modules.Vma.VSphere;
 using MigrateKit.Tests.Support.VcSim;
+using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.Vma.VSphere;
 
 /// <summary>Login, TLS pinning, session expiry and power operations against the simulator.</summary>
 [NonParallelizable] // one simulator process per fixture; expiring sessions affects every client of it
+[Category(TestKind.Peer)]
 public sealed class VSphereSessionTests : VcSimFixture
 {
     private static CancellationToken Ct => TestContext.CurrentContext.CancellationToken;
@@ -113,6 +115,7 @@ public sealed class VSphereSessionTests : VcSimFixture
 
 /// <summary>Sessions that the simulator drops on its own after an idle time.</summary>
 [NonParallelizable] // one simulator process per fixture
+[Category(TestKind.Peer)]
 public sealed class VSphereIdleSessionTests : VcSimFixture
 {
     internal override VcSimSettings Settings => new(SessionIdleSeconds: 1);
@@ -134,6 +137,7 @@ public sealed class VSphereIdleSessionTests : VcSimFixture
 
 /// <summary>The keep-alive service on a fake clock against the simulator.</summary>
 [NonParallelizable] // one simulator process per fixture
+[Category(TestKind.Peer)]
 public sealed class VSphereKeepAliveTests : VcSimFixture
 {
     [Test]

@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using MigrateKit.Modules.Volume.Ossea;
 using MigrateKit.Tests.Support.Ossea;
+using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.Volume.Ossea;
 
@@ -11,6 +12,7 @@ namespace MigrateKit.Tests.Volume.Ossea;
 /// </summary>
 [NonParallelizable]
 [CancelAfter(60_000)]
+[Category(TestKind.Peer)]
 public sealed class OsseaClientEmulatorTests
 {
     private const int Mib = 1024 * 1024;

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using MigrateKit.Modules.Volume.Ossea;
 using MigrateKit.Tests.Support.Ossea;
+using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.Volume.Ossea;
 
@@ -13,6 +14,7 @@ namespace MigrateKit.Tests.Volume.Ossea;
 /// </summary>
 [NonParallelizable]
 [CancelAfter(30_000)]
+[Category(TestKind.Peer)]
 public sealed class OsseaEmulatorTests
 {
     private OsseaEmulator _emulator = null!;

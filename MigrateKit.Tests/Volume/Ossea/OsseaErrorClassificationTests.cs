@@ -1,8 +1,10 @@
 using MigrateKit.Modules.Volume.Ossea;
+using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.Volume.Ossea;
 
 [Parallelizable(ParallelScope.All)]
+[Category(TestKind.Unit)]
 public sealed class OsseaErrorClassificationTests
 {
     [TestCase(429, true, true)]

@@ -1,10 +1,12 @@
 using System.Text.Json;
 using MigrateKit.Modules.Volume.Ossea;
+using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.Volume.Ossea;
 
 /// <summary>The client's JSON models over real captured bodies (libcloud and marvin fixtures).</summary>
 [Parallelizable(ParallelScope.All)]
+[Category(TestKind.Unit)]
 public sealed class OsseaResponseParsingTests
 {
     private static JsonElement Envelope(string file, string command)

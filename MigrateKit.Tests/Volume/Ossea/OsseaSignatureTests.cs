@@ -2,10 +2,12 @@ using System.Text;
 using System.Text.Json;
 using MigrateKit.Modules.Volume.Ossea;
 using MigrateKit.Tests.Support.Ossea;
+using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.Volume.Ossea;
 
 [Parallelizable(ParallelScope.All)]
+[Category(TestKind.Unit)]
 public sealed class OsseaSignatureTests
 {
     public sealed record Vector(string Label, Dictionary<string, string> Parameters, string StringToSign, string Signature)

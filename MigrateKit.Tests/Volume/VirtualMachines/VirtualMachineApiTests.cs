@@ -6,6 +6,7 @@ using MigrateKit.Tests.Support;
 namespace MigrateKit.Tests.Volume.VirtualMachines;
 
 /// <summary>The OSSEA catalogue and VM endpoints over real HTTP (Kestrel, admin token) against the emulator.</summary>
+[Category(TestKind.Database)]
 public class VirtualMachineApiTests : DatabaseTest
 {
     [Test]

@@ -10,6 +10,7 @@ namespace MigrateKit.Tests.Volume.VirtualMachines;
 /// async jobs, per-VM queues) and the real database: the failover path create → attach → start → stop
 /// → detach → destroy, and the idempotence the failover's retries and rollback rely on.
 /// </summary>
+[Category(TestKind.Database)]
 public class VirtualMachineLifecycleTests : DatabaseTest
 {
     private const long OneGiB = 1L << 30;

@@ -86,7 +86,7 @@ internal static class ReconcileVolumes
             if (device is null)
             {
                 problems.Add($"{volume.VolumeId}: attached to the OMA but no device with its serial is visible");
-                await store.UpdateMappingDeviceAsync(volume.VolumeId, mapping.DevicePath, mapping.StableDevicePath, inCloud.State ?? mapping.CloudstackState, "missing", now, ct);
+                await store.UpdateMappingDeviceAsync(volume.VolumeId, mapping.DevicePath, mapping.StableDevicePath, inCloud.State ?? mapping.CloudstackState, LinuxDeviceStates.Missing, now, ct);
                 return false;
             }
             var moved = device.KernelPath != mapping.DevicePath;
@@ -94,7 +94,7 @@ internal static class ReconcileVolumes
             {
                 repaired.Add($"{volume.VolumeId}: device moved from {mapping.DevicePath} to {device.KernelPath}");
             }
-            await store.UpdateMappingDeviceAsync(volume.VolumeId, device.KernelPath, device.StablePath, inCloud.State ?? mapping.CloudstackState, "present", now, ct);
+            await store.UpdateMappingDeviceAsync(volume.VolumeId, device.KernelPath, device.StablePath, inCloud.State ?? mapping.CloudstackState, LinuxDeviceStates.Present, now, ct);
             await store.UpdateVolumeStateAsync(volume.VolumeId, inCloud.State ?? volume.Status, mapping.VmId, device.KernelPath, volume.Size, now, ct);
             if (moved && await store.GetExportAsync(volume.VolumeId, ct) is not null)
             {

@@ -71,7 +71,7 @@ internal static class CreateVirtualMachine
                     await Log($"reusing VM {existing.Id} created earlier for {c.Owner}", ct);
                     vm = existing;
                     await PublishAsync(vm.Id, ct);
-                    if (string.Equals(vm.State, "Error", StringComparison.OrdinalIgnoreCase))
+                    if (string.Equals(vm.State, OsseaVmStates.Error, StringComparison.OrdinalIgnoreCase))
                     {
                         // OSSEA keeps a VM whose deploy failed, in Error; it never becomes usable.
                         throw new ConflictException(
@@ -184,7 +184,7 @@ internal static class CreateVirtualMachine
             {
                 return;
             }
-            if (!string.Equals(vm.State, "Stopped", StringComparison.OrdinalIgnoreCase))
+            if (!string.Equals(vm.State, OsseaVmStates.Stopped, StringComparison.OrdinalIgnoreCase))
             {
                 throw new ConflictException($"VM {vm.Id} is {vm.State}, not Stopped: its template ROOT disk cannot be removed.");
             }

@@ -22,7 +22,7 @@ internal static class GetVirtualMachine
         {
             var (client, _) = await clients.GetAsync(q.OsseaConfigId, cancellationToken);
             var vm = await client.GetVirtualMachineAsync(q.VmId, cancellationToken);
-            return vm is null || vm.State == "Expunged" ? null : vm.ToView();
+            return vm is null || vm.State == OsseaVmStates.Expunged ? null : vm.ToView();
         }
     }
 }

@@ -27,12 +27,12 @@ internal static class StartVirtualMachine
             {
                 using var vmLock = await locks.AcquireAsync([VolumeLocks.Vm(c.VmId)], ct);
                 var vm = await VirtualMachineViews.RequireAsync(client, c.VmId, ct);
-                if (vm.State == "Running")
+                if (vm.State == OsseaVmStates.Running)
                 {
                     return vm.ToView();
                 }
                 var changed = await changes.RunAsync(client, c.VmId, token => client.StartVirtualMachineAsync(c.VmId, clients.Operation("start_vm"), token),
-                    v => v?.State == "Running", ct);
+                    v => v?.State == OsseaVmStates.Running, ct);
                 return (changed ?? throw new NotFoundException($"OSSEA has no VM {c.VmId}.")).ToView();
             }, cancellationToken);
         }

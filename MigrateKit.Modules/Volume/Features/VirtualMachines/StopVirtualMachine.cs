@@ -32,12 +32,12 @@ internal static class StopVirtualMachine
             {
                 using var vmLock = await locks.AcquireAsync([VolumeLocks.Vm(c.VmId)], ct);
                 var vm = await VirtualMachineViews.RequireAsync(client, c.VmId, ct);
-                if (vm.State == "Stopped")
+                if (vm.State == OsseaVmStates.Stopped)
                 {
                     return vm.ToView();
                 }
                 var changed = await changes.RunAsync(client, c.VmId, token => client.StopVirtualMachineAsync(c.VmId, c.Forced, clients.Operation("stop_vm"), token),
-                    v => v?.State == "Stopped", ct);
+                    v => v?.State == OsseaVmStates.Stopped, ct);
                 return (changed ?? throw new NotFoundException($"OSSEA has no VM {c.VmId}.")).ToView();
             }, cancellationToken);
         }

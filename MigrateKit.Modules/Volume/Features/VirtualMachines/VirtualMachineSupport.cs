@@ -12,12 +12,11 @@ namespace MigrateKit.Modules.Volume.Features.VirtualMachines;
 
 internal static class VirtualMachineViews
 {
-    /// <summary>States in which a VM is gone for MigrateKit's purposes (expunge is under way or done).</summary>
-    public static bool IsGone(OsseaVirtualMachine vm) =>
-        vm.State is "Destroyed" or "Expunging" or "Expunged";
+    /// <summary>Whether the VM is gone for MigrateKit's purposes (expunge is under way or done).</summary>
+    public static bool IsGone(OsseaVirtualMachine vm) => OsseaVmStates.IsGone(vm.State);
 
     public static VirtualMachineView ToView(this OsseaVirtualMachine vm) => new(
-        vm.Id, vm.Name ?? vm.Id, vm.DisplayName, vm.State ?? "Unknown", vm.ServiceOfferingId,
+        vm.Id, vm.Name ?? vm.Id, vm.DisplayName, vm.State ?? OsseaVmStates.Unknown, vm.ServiceOfferingId,
         vm.Nic.Select(n => new VirtualMachineNicView(n.NetworkId ?? "", n.NetworkName, n.MacAddress, n.IpAddress, n.IsDefault)).ToList());
 
     /// <summary>The VM, or 404 when OSSEA does not know it (or it is gone).</summary>
@@ -152,8 +151,6 @@ internal sealed class DeployWatchingJobRecorder(DbOsseaJobRecorder inner) : IOss
 /// </summary>
 internal sealed class VirtualMachineStateChanges(Microsoft.Extensions.Options.IOptions<OsseaClientOptions> options, TimeProvider time)
 {
-    private static readonly HashSet<string> Transitional = new(StringComparer.OrdinalIgnoreCase) { "Starting", "Stopping", "Migrating", "Unknown" };
-
     /// <param name="done">Whether the VM (null: gone) shows the change happened.</param>
     public async Task<OsseaVirtualMachine?> RunAsync(
         IOsseaClient client, string vmId, Func<CancellationToken, Task<OsseaVirtualMachine>> change, Func<OsseaVirtualMachine?, bool> done,
@@ -195,7 +192,7 @@ internal sealed class VirtualMachineStateChanges(Microsoft.Extensions.Options.IO
         while (true)
         {
             var vm = await client.GetVirtualMachineAsync(vmId, ct);
-            if (vm is null || !Transitional.Contains(vm.State ?? "") || time.GetElapsedTime(started) >= o.JobTimeout)
+            if (vm is null || !OsseaVmStates.IsTransitional(vm.State) || time.GetElapsedTime(started) >= o.JobTimeout)
             {
                 return vm;
             }

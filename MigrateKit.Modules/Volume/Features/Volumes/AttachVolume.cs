@@ -74,9 +74,9 @@ internal static class AttachVolume
                 var now = time.GetUtcNow().UtcDateTime;
                 var mapping = new MappingRow(0, c.VolumeId, vmId, toOma ? OperationModes.Oma : OperationModes.Failover,
                     attached.DeviceId is { } id ? (int)id : null, device?.KernelPath, device?.StablePath,
-                    attached.State ?? "Ready", device is null ? "not-local" : "present", device?.SizeBytes ?? attached.Size, now, now, now);
+                    attached.State ?? OsseaVolumeStates.Ready, device is null ? LinuxDeviceStates.NotLocal : LinuxDeviceStates.Present, device?.SizeBytes ?? attached.Size, now, now, now);
                 await store.InsertMappingAsync(mapping, ct);
-                await store.UpdateVolumeStateAsync(c.VolumeId, attached.State ?? "Ready", vmId, device?.KernelPath,
+                await store.UpdateVolumeStateAsync(c.VolumeId, attached.State ?? OsseaVolumeStates.Ready, vmId, device?.KernelPath,
                     attached.Size > 0 ? attached.Size : volume.Size, now, ct);
                 return (await store.GetMappingAsync(c.VolumeId, ct))!.ToView();
             }, cancellationToken);

@@ -53,7 +53,7 @@ internal static class CreateVolume
                     await RemoveLeftoversAsync(client, c.Name);
                     throw;
                 }
-                var row = new VolumeRow(0, created.Id, c.Name, created.Size > 0 ? created.Size : sizeGb * GiB, created.State ?? "Allocated",
+                var row = new VolumeRow(0, created.Id, c.Name, created.Size > 0 ? created.Size : sizeGb * GiB, created.State ?? OsseaVolumeStates.Allocated,
                     null, c.OsseaConfigId, null, created.Type ?? "DATADISK", offering, created.ZoneId, time.GetUtcNow().UtcDateTime, time.GetUtcNow().UtcDateTime);
                 try
                 {

@@ -32,7 +32,7 @@ internal static class DetachVolume
                     await client.DetachVolumeAsync(c.VolumeId, clients.Operation("detach_volume"), ct);
                 }
                 await store.DeleteMappingAsync(c.VolumeId, ct);
-                await store.UpdateVolumeStateAsync(c.VolumeId, inCloud is null ? "Missing" : "Ready", null, null, volume.Size, time.GetUtcNow().UtcDateTime, ct);
+                await store.UpdateVolumeStateAsync(c.VolumeId, inCloud is null ? OsseaVolumeStates.Missing : OsseaVolumeStates.Ready, null, null, volume.Size, time.GetUtcNow().UtcDateTime, ct);
                 return Unit.Value;
             }, cancellationToken);
         }

@@ -58,7 +58,7 @@ internal sealed class DbOsseaJobRecorder(VolumeStore store) : IOsseaJobRecorder
             job.Operation.ParentJobId, job.StartedAt.UtcDateTime, cancellationToken);
 
     public Task JobFinishedAsync(OsseaJobFinished job, CancellationToken cancellationToken) =>
-        store.EndCloudstackJobAsync(job.JobId, job.CloudStackStatus switch { 1 => "succeeded", 2 => "failed", _ => "in_progress" },
+        store.EndCloudstackJobAsync(job.JobId, job.CloudStackStatus switch { 1 => CloudstackJobStatuses.Succeeded, 2 => CloudstackJobStatuses.Failed, _ => CloudstackJobStatuses.InProgress },
             job.Outcome switch { OsseaJobOutcome.Completed => "completed", OsseaJobOutcome.Failed => "failed", _ => "timed_out" },
             job.ErrorCode is null ? job.ErrorText : $"{job.ErrorCode}: {job.ErrorText}", job.ResultJson, job.FinishedAt.UtcDateTime, cancellationToken);
 }
