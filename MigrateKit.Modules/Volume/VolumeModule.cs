@@ -12,6 +12,7 @@ using MigrateKit.Modules.Volume.Features.Reconcile;
 using MigrateKit.Modules.Volume.Features.VirtualMachines;
 using MigrateKit.Modules.Volume.Features.Volumes;
 using MigrateKit.Modules.Volume.Ossea;
+using MigrateKit.Modules.Volume.Operations;
 
 namespace MigrateKit.Modules.Volume;
 
@@ -27,14 +28,11 @@ public static class VolumeModule
         services.TryAddSingleton<OsseaConfigStore>();
         services.TryAddSingleton<VolumeStore>();
         services.AddOsseaClient(o => configuration.GetSection("Ossea").Bind(o));
-        services.TryAddSingleton<DbOsseaJobRecorder>();
-        // The deploy watch learns a new VM's id from its job's start (CreateVirtualMachine's early notification).
-        services.TryAddSingleton<IOsseaJobRecorder>(sp => new DeployWatchingJobRecorder(sp.GetRequiredService<DbOsseaJobRecorder>()));
+        services.TryAddSingleton<IOsseaJobRecorder, DbOsseaJobRecorder>();
         services.TryAddSingleton<VirtualMachineStore>();
-        services.TryAddSingleton<VirtualMachineOperations>();
         services.TryAddSingleton<VirtualMachineStateChanges>();
         services.TryAddSingleton<OsseaClients>();
-        services.TryAddSingleton<VolumeOperations>();
+        services.TryAddSingleton<OperationRecorder>();
         services.TryAddSingleton<VolumeLocks>();
         services.TryAddSingleton<DeviceCorrelator>();
         services.TryAddSingleton<TunnelServiceRegistry>();

@@ -5,7 +5,7 @@ using Dapper;
 using Microsoft.Extensions.DependencyInjection;
 using MigrateKit.Modules.Agents.Contracts;
 using MigrateKit.Modules.Volume.Contracts;
-using MigrateKit.Modules.Volume.Features.Volumes;
+using MigrateKit.Modules.Volume.Operations;
 using MigrateKit.Modules.Volume.Ossea;
 using MigrateKit.Tests.Support;
 
@@ -100,7 +100,7 @@ public class ReplicationApiTests : DatabaseTest
         {
             Name = "test-vm42", ServiceOfferingId = env.Emulator.ServiceOfferingId, TemplateId = env.Emulator.TemplateId, ZoneId = config.Zone,
             NetworkIds = [env.Emulator.NetworkId], StartVm = false,
-        }, new OsseaOperation("test"), CancellationToken.None);
+        }, new OsseaOperation("test"), null, CancellationToken.None);
         await env.SendAsync(new AttachVolumeCommand(disk1.VolumeId, testVm.Id));
 
         using var refused = await admin.DeleteAsync($"/api/v1/replications/{jobId}");

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using MigrateKit.Modules.VmaContracts;
+using MigrateKit.Tests.Support;
 
 namespace MigrateKit.Tests.VmaContracts;
 
@@ -8,6 +9,7 @@ namespace MigrateKit.Tests.VmaContracts;
 /// agent and the OMA defined separately before they shared VmaContracts: a change here is an API
 /// change, and an agent and an OMA of different versions must still understand each other.
 /// </summary>
+[Category(TestKind.Unit)]
 [Parallelizable]
 public sealed class VmaWireFormatTests
 {

@@ -1,5 +1,5 @@
 using MigrateKit.Modules.Volume.Contracts;
-using MigrateKit.Modules.Volume.Features.Volumes;
+using MigrateKit.Modules.Volume.Operations;
 using MigrateKit.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 

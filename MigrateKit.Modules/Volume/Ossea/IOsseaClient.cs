@@ -57,7 +57,10 @@ internal interface IOsseaClient
     Task<IReadOnlyList<OsseaSnapshot>> ListSnapshotsAsync(string? id, string? volumeId, string? name, CancellationToken cancellationToken);
 
     /// <summary>deployVirtualMachine; same lost-answer handling as <see cref="CreateVolumeAsync"/> (by name).</summary>
-    Task<OsseaVirtualMachine> DeployVirtualMachineAsync(OsseaDeployVirtualMachine request, OsseaOperation operation, CancellationToken cancellationToken);
+    /// <param name="onVmId">Told the new VM's id as soon as the deploy job starts (before the VM runs), so the
+    /// caller can record it for removal should the deploy fail; null when nobody needs it.</param>
+    Task<OsseaVirtualMachine> DeployVirtualMachineAsync(
+        OsseaDeployVirtualMachine request, OsseaOperation operation, Func<string, CancellationToken, Task>? onVmId, CancellationToken cancellationToken);
 
     Task<OsseaVirtualMachine> StartVirtualMachineAsync(string virtualMachineId, OsseaOperation operation, CancellationToken cancellationToken);
 

@@ -242,12 +242,12 @@ internal sealed class OsseaClient : IOsseaClient
             r => r.Add("id", id).Add("volumeid", volumeId).Add("name", name), cancellationToken);
 
     public Task<OsseaVirtualMachine> DeployVirtualMachineAsync(
-        OsseaDeployVirtualMachine request, OsseaOperation operation, CancellationToken cancellationToken)
+        OsseaDeployVirtualMachine request, OsseaOperation operation, Func<string, CancellationToken, Task>? onVmId, CancellationToken cancellationToken)
     {
         var call = BuildDeploy(request);
         return RecoverAsync(
             call.Command, request.Name,
-            ct => _jobs.RunAsync(call, operation, r => OsseaResponseReader.ReadObject<OsseaVirtualMachine>(r, "virtualmachine"), ct),
+            ct => _jobs.RunAsync(call, operation, r => OsseaResponseReader.ReadObject<OsseaVirtualMachine>(r, "virtualmachine"), onVmId, ct),
             async ct =>
             {
                 var found = await ListVirtualMachinesAsync(null, request.Name, ct).ConfigureAwait(false);

@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
@@ -27,8 +28,19 @@ internal sealed class OsseaJobRunner
     private TimeProvider Time => _connection.Time;
 
     /// <summary>Sends an async command, waits for its job, and reads the result with <paramref name="readResult"/>.</summary>
+    public Task<T> RunAsync<T>(
+        OsseaRequest request, OsseaOperation operation, Func<JsonElement, T> readResult, CancellationToken cancellationToken) =>
+        RunAsync(request, operation, readResult, onEntityCreated: null, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="RunAsync{T}(OsseaRequest, OsseaOperation, Func{JsonElement, T}, CancellationToken)"/>, and tells
+    /// <paramref name="onEntityCreated"/> the new entity's id as soon as the job starts (CloudStack answers an
+    /// async create with <c>{id, jobid}</c>: the entity exists before its job ends). The job already runs in
+    /// the cloud then, so a failing callback does not stop the wait: it is rethrown once the job succeeded.
+    /// </summary>
     public async Task<T> RunAsync<T>(
-        OsseaRequest request, OsseaOperation operation, Func<JsonElement, T> readResult, CancellationToken cancellationToken)
+        OsseaRequest request, OsseaOperation operation, Func<JsonElement, T> readResult,
+        Func<string, CancellationToken, Task>? onEntityCreated, CancellationToken cancellationToken)
     {
         var start = await _connection.CallAsync(request, OsseaResponseReader.ReadAsyncStart, cancellationToken).ConfigureAwait(false);
         var started = Time.GetTimestamp();
@@ -36,6 +48,18 @@ internal sealed class OsseaJobRunner
         await RecordAsync(request.Command, start.JobId,
             ct => _recorder.JobStartedAsync(new OsseaJobStarted(start.JobId, request.Command, operation, start.Id, Time.GetUtcNow()), ct),
             cancellationToken).ConfigureAwait(false);
+        ExceptionDispatchInfo? callbackFailure = null;
+        if (onEntityCreated is not null && !string.IsNullOrEmpty(start.Id))
+        {
+            try
+            {
+                await onEntityCreated(start.Id, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                callbackFailure = ExceptionDispatchInfo.Capture(ex);
+            }
+        }
 
         var job = await WaitAsync(request.Command, start.JobId, operation, cancellationToken).ConfigureAwait(false);
         var elapsedMs = (long)Time.GetElapsedTime(started).TotalMilliseconds;
@@ -52,6 +76,7 @@ internal sealed class OsseaJobRunner
                     "the job succeeded without a result object", isTransient: false, jobId: start.JobId);
             }
 
+            callbackFailure?.Throw();
             try
             {
                 return readResult(result);

@@ -237,6 +237,7 @@ public sealed class OsseaClientEmulatorTests
     public async Task DeployStartStopDestroyAVm(CancellationToken ct)
     {
         using var t = NewClient();
+        string? announced = null;
         var vm = await t.Client.DeployVirtualMachineAsync(new OsseaDeployVirtualMachine
         {
             Name = "test-failover-web01",
@@ -247,7 +248,12 @@ public sealed class OsseaClientEmulatorTests
             Nics = [new OsseaNicPlacement(_emulator.NetworkId, "10.1.1.77", "00:50:56:aa:bb:cc")],
             StartVm = false,
             Details = new Dictionary<string, string> { ["rootDiskController"] = "scsi" },
-        }, Op("failover_deploy"), ct);
+        }, Op("failover_deploy"), (id, _) =>
+        {
+            announced = id;
+            return Task.CompletedTask;
+        }, ct);
+        Assert.That(announced, Is.EqualTo(vm.Id), "the deploy told its caller the VM id when the job started");
         Assert.That(vm.State, Is.EqualTo("Stopped"));
         Assert.That((vm.Nic.Single().MacAddress, vm.Nic.Single().IpAddress), Is.EqualTo(("00:50:56:aa:bb:cc", "10.1.1.77")));
         Assert.That(vm.Details!["rootDiskController"], Is.EqualTo("scsi"));
@@ -275,7 +281,7 @@ public sealed class OsseaClientEmulatorTests
         {
             Name = "boot-from-replica", ServiceOfferingId = _emulator.ServiceOfferingId, TemplateId = _emulator.TemplateId,
             ZoneId = _emulator.ZoneId, NetworkIds = [_emulator.NetworkId], MacAddress = "00:50:56:01:02:03", StartVm = false,
-        }, Op("failover_deploy"), ct);
+        }, Op("failover_deploy"), null, ct);
         var templateRoot = (await t.Client.ListVolumesAsync(new OsseaVolumeQuery(VirtualMachineId: vm.Id, Type: "ROOT"), ct)).Single();
         await t.Client.DetachVolumeAsync(templateRoot.Id, Op("detach_root"), ct);
         var root = await t.Client.AttachVolumeAsync(replica.Id, vm.Id, 0, Op("attach_root"), ct);
@@ -438,7 +444,7 @@ public sealed class OsseaClientEmulatorTests
         {
             Name = "lost-deploy", ServiceOfferingId = _emulator.ServiceOfferingId, TemplateId = _emulator.TemplateId,
             ZoneId = _emulator.ZoneId, NetworkIds = [_emulator.NetworkId],
-        }, Op("failover_deploy"), ct);
+        }, Op("failover_deploy"), null, ct);
         Assert.That(vm.State, Is.EqualTo("Running"));
         Assert.That(_emulator.Faults.CallCount("deployVirtualMachine"), Is.EqualTo(1));
     }

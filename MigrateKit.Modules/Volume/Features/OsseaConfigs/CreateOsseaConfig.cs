@@ -5,6 +5,7 @@ using MigrateKit.Modules.Core.Security;
 using MigrateKit.Modules.Volume.Contracts;
 using MigrateKit.Modules.Volume.Data;
 using MigrateKit.Modules.Volume.Ossea;
+using MigrateKit.Modules.Volume.Views;
 
 namespace MigrateKit.Modules.Volume.Features.OsseaConfigs;
 

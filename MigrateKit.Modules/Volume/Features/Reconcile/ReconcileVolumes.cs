@@ -8,6 +8,7 @@ using MigrateKit.Modules.Volume.Devices;
 using MigrateKit.Modules.Volume.Exports;
 using MigrateKit.Modules.Volume.Features.Volumes;
 using MigrateKit.Modules.Volume.Ossea;
+using MigrateKit.Modules.Volume.Operations;
 
 namespace MigrateKit.Modules.Volume.Features.Reconcile;
 

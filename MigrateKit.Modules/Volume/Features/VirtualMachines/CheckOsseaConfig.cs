@@ -3,6 +3,7 @@ using MediatR;
 using MigrateKit.Modules.Volume.Contracts;
 using MigrateKit.Modules.Volume.Features.Volumes;
 using MigrateKit.Modules.Volume.Ossea;
+using MigrateKit.Modules.Volume.Operations;
 
 namespace MigrateKit.Modules.Volume.Features.VirtualMachines;
 

@@ -6,6 +6,9 @@ using MigrateKit.Modules.Volume.Contracts;
 using MigrateKit.Modules.Volume.Data;
 using MigrateKit.Modules.Volume.Features.Volumes;
 using MigrateKit.Modules.Volume.Ossea;
+using MigrateKit.Modules.Volume.Operations;
+using MigrateKit.Modules.Volume.Views;
+using MigrateKit.Modules.Volume.Validation;
 
 namespace MigrateKit.Modules.Volume.Features.VirtualMachines;
 
@@ -38,13 +41,13 @@ internal static class CreateVirtualMachine
     }
 
     internal sealed class Handler(
-        OsseaClients clients, VirtualMachineStore store, VirtualMachineOperations operations, VolumeLocks locks, IMediator mediator, IJobTracker jobs)
+        OsseaClients clients, VirtualMachineStore store, OperationRecorder operations, VolumeLocks locks, IMediator mediator, IJobTracker jobs)
         : IRequestHandler<CreateVirtualMachineCommand, VirtualMachineView>
     {
         public async Task<VirtualMachineView> Handle(CreateVirtualMachineCommand c, CancellationToken cancellationToken)
         {
             var (client, config) = await clients.GetAsync(c.OsseaConfigId, cancellationToken);
-            return await operations.RunAsync("create_vm", null, c, async (operationId, ct) =>
+            return await operations.RunAsync("create_vm", null, null, c, async (operationId, ct) =>
             {
                 // One create per name at a time: a retry racing the first attempt must see its VM, not deploy a second.
                 using var nameLock = await locks.AcquireAsync([$"vm-name:{c.OsseaConfigId}:{c.Name}"], ct);
@@ -81,13 +84,9 @@ internal static class CreateVirtualMachine
                 else
                 {
                     var request = await BuildDeployAsync(client, config, c, ct);
-                    using (var watch = DeployWatch.Begin(PublishAsync))
-                    {
-                        // A deploy job that fails leaves its VM in Error: the notification (sent at the job's
-                        // start) already let the owner record it for removal, and the deploy error is what surfaces.
-                        vm = await client.DeployVirtualMachineAsync(request, clients.Operation("create_vm"), ct);
-                        watch.ThrowIfCallbackFailed();
-                    }
+                    // A deploy job that fails leaves its VM in Error: the notification (sent at the job's
+                    // start) already let the owner record it for removal, and the deploy error is what surfaces.
+                    vm = await client.DeployVirtualMachineAsync(request, clients.Operation("create_vm"), PublishAsync, ct);
                     // At the latest now (a lost answer, or an OSSEA that gave no id at the job's start).
                     await PublishAsync(vm.Id, ct);
                 }

@@ -6,6 +6,9 @@ using MigrateKit.Modules.Volume.Contracts;
 using MigrateKit.Modules.Volume.Data;
 using MigrateKit.Modules.Volume.Features.Volumes;
 using MigrateKit.Modules.Volume.Ossea;
+using MigrateKit.Modules.Volume.Operations;
+using MigrateKit.Modules.Volume.Views;
+using MigrateKit.Modules.Volume.Validation;
 
 namespace MigrateKit.Modules.Volume.Features.VirtualMachines;
 
@@ -21,7 +24,7 @@ internal static class DestroyVirtualMachine
     }
 
     internal sealed class Handler(
-        OsseaClients clients, VirtualMachineStore store, VirtualMachineOperations operations, VolumeLocks locks, VirtualMachineStateChanges changes,
+        OsseaClients clients, VirtualMachineStore store, OperationRecorder operations, VolumeLocks locks, VirtualMachineStateChanges changes,
         IJobTracker jobs)
         : IRequestHandler<DestroyVirtualMachineCommand, Unit>
     {
@@ -32,7 +35,7 @@ internal static class DestroyVirtualMachine
             {
                 throw new ConflictException($"VM {c.VmId} is the OMA appliance of OSSEA config {c.OsseaConfigId}; it is never destroyed.");
             }
-            return await operations.RunAsync("destroy_vm", c.VmId, c, async (_, ct) =>
+            return await operations.RunAsync("destroy_vm", null, c.VmId, c, async (_, ct) =>
             {
                 // The VM lock keeps an attach to this VM from slipping in between the check and the expunge.
                 using var vmLock = await locks.AcquireAsync([VolumeLocks.Vm(c.VmId)], ct);

@@ -2,6 +2,9 @@ using FluentValidation;
 using MediatR;
 using MigrateKit.Modules.Volume.Contracts;
 using MigrateKit.Modules.Volume.Features.Volumes;
+using MigrateKit.Modules.Volume.Operations;
+using MigrateKit.Modules.Volume.Views;
+using MigrateKit.Modules.Volume.Validation;
 
 namespace MigrateKit.Modules.Volume.Features.VirtualMachines;
 

@@ -2,6 +2,7 @@ using FluentValidation;
 using MediatR;
 using MigrateKit.Modules.Volume.Contracts;
 using MigrateKit.Modules.Volume.Features.Volumes;
+using MigrateKit.Modules.Volume.Operations;
 
 namespace MigrateKit.Modules.Volume.Features.VirtualMachines;
 

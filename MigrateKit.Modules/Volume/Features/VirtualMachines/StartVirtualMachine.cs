@@ -3,6 +3,9 @@ using MediatR;
 using MigrateKit.Modules.Core.Errors;
 using MigrateKit.Modules.Volume.Contracts;
 using MigrateKit.Modules.Volume.Features.Volumes;
+using MigrateKit.Modules.Volume.Operations;
+using MigrateKit.Modules.Volume.Views;
+using MigrateKit.Modules.Volume.Validation;
 
 namespace MigrateKit.Modules.Volume.Features.VirtualMachines;
 
@@ -17,13 +20,13 @@ internal static class StartVirtualMachine
         }
     }
 
-    internal sealed class Handler(OsseaClients clients, VirtualMachineOperations operations, VolumeLocks locks, VirtualMachineStateChanges changes)
+    internal sealed class Handler(OsseaClients clients, OperationRecorder operations, VolumeLocks locks, VirtualMachineStateChanges changes)
         : IRequestHandler<StartVirtualMachineCommand, VirtualMachineView>
     {
         public async Task<VirtualMachineView> Handle(StartVirtualMachineCommand c, CancellationToken cancellationToken)
         {
             var (client, _) = await clients.GetAsync(c.OsseaConfigId, cancellationToken);
-            return await operations.RunAsync("start_vm", c.VmId, c, async (_, ct) =>
+            return await operations.RunAsync("start_vm", null, c.VmId, c, async (_, ct) =>
             {
                 using var vmLock = await locks.AcquireAsync([VolumeLocks.Vm(c.VmId)], ct);
                 var vm = await VirtualMachineViews.RequireAsync(client, c.VmId, ct);

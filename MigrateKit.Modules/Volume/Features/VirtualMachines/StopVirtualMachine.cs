@@ -3,6 +3,9 @@ using MediatR;
 using MigrateKit.Modules.Core.Errors;
 using MigrateKit.Modules.Volume.Contracts;
 using MigrateKit.Modules.Volume.Features.Volumes;
+using MigrateKit.Modules.Volume.Operations;
+using MigrateKit.Modules.Volume.Views;
+using MigrateKit.Modules.Volume.Validation;
 
 namespace MigrateKit.Modules.Volume.Features.VirtualMachines;
 
@@ -17,7 +20,7 @@ internal static class StopVirtualMachine
         }
     }
 
-    internal sealed class Handler(OsseaClients clients, VirtualMachineOperations operations, VolumeLocks locks, VirtualMachineStateChanges changes)
+    internal sealed class Handler(OsseaClients clients, OperationRecorder operations, VolumeLocks locks, VirtualMachineStateChanges changes)
         : IRequestHandler<StopVirtualMachineCommand, VirtualMachineView>
     {
         public async Task<VirtualMachineView> Handle(StopVirtualMachineCommand c, CancellationToken cancellationToken)
@@ -28,7 +31,7 @@ internal static class StopVirtualMachine
                 // Stopping the OMA appliance would stop MigrateKit itself, mid-command.
                 throw new ConflictException($"VM {c.VmId} is the OMA appliance of OSSEA config {c.OsseaConfigId}; MigrateKit never stops it.");
             }
-            return await operations.RunAsync("stop_vm", c.VmId, c, async (_, ct) =>
+            return await operations.RunAsync("stop_vm", null, c.VmId, c, async (_, ct) =>
             {
                 using var vmLock = await locks.AcquireAsync([VolumeLocks.Vm(c.VmId)], ct);
                 var vm = await VirtualMachineViews.RequireAsync(client, c.VmId, ct);

@@ -6,6 +6,8 @@ using MigrateKit.Modules.Volume.Contracts;
 using MigrateKit.Modules.Volume.Data;
 using MigrateKit.Modules.Volume.Devices;
 using MigrateKit.Modules.Volume.Ossea;
+using MigrateKit.Modules.Volume.Operations;
+using MigrateKit.Modules.Volume.Views;
 
 namespace MigrateKit.Modules.Volume.Features.Volumes;
 
@@ -21,7 +23,7 @@ internal static class AttachVolume
     }
 
     internal sealed class Handler(
-        OsseaClients clients, VolumeStore store, VolumeOperations operations, VolumeLocks locks, DeviceCorrelator devices,
+        OsseaClients clients, VolumeStore store, OperationRecorder operations, VolumeLocks locks, DeviceCorrelator devices,
         IJobTracker jobs, TimeProvider time) : IRequestHandler<AttachVolumeCommand, DeviceMappingView>
     {
         public async Task<DeviceMappingView> Handle(AttachVolumeCommand c, CancellationToken cancellationToken)

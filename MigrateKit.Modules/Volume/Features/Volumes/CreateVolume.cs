@@ -5,6 +5,8 @@ using MigrateKit.Modules.Core.JobLog;
 using MigrateKit.Modules.Volume.Contracts;
 using MigrateKit.Modules.Volume.Data;
 using MigrateKit.Modules.Volume.Ossea;
+using MigrateKit.Modules.Volume.Operations;
+using MigrateKit.Modules.Volume.Views;
 
 namespace MigrateKit.Modules.Volume.Features.Volumes;
 
@@ -24,7 +26,7 @@ internal static class CreateVolume
         }
     }
 
-    internal sealed class Handler(OsseaClients clients, VolumeStore store, VolumeOperations operations, IJobTracker jobs, TimeProvider time)
+    internal sealed class Handler(OsseaClients clients, VolumeStore store, OperationRecorder operations, IJobTracker jobs, TimeProvider time)
         : IRequestHandler<CreateVolumeCommand, VolumeView>
     {
         public async Task<VolumeView> Handle(CreateVolumeCommand c, CancellationToken cancellationToken) =>

@@ -2,12 +2,13 @@ using MediatR;
 using MigrateKit.Modules.Core.Errors;
 using MigrateKit.Modules.Volume.Contracts;
 using MigrateKit.Modules.Volume.Data;
+using MigrateKit.Modules.Volume.Operations;
 
 namespace MigrateKit.Modules.Volume.Features.Volumes;
 
 internal static class DeleteVolume
 {
-    internal sealed class Handler(OsseaClients clients, VolumeStore store, VolumeOperations operations, VolumeLocks locks)
+    internal sealed class Handler(OsseaClients clients, VolumeStore store, OperationRecorder operations, VolumeLocks locks)
         : IRequestHandler<DeleteVolumeCommand, Unit>
     {
         public async Task<Unit> Handle(DeleteVolumeCommand c, CancellationToken cancellationToken)

@@ -3,13 +3,14 @@ using MigrateKit.Modules.Core.Errors;
 using MigrateKit.Modules.Volume.Contracts;
 using MigrateKit.Modules.Volume.Data;
 using MigrateKit.Modules.Volume.Exports;
+using MigrateKit.Modules.Volume.Operations;
 
 namespace MigrateKit.Modules.Volume.Features.Volumes;
 
 internal static class DetachVolume
 {
     internal sealed class Handler(
-        OsseaClients clients, VolumeStore store, VolumeOperations operations, VolumeLocks locks, NbdExportService exports, TimeProvider time)
+        OsseaClients clients, VolumeStore store, OperationRecorder operations, VolumeLocks locks, NbdExportService exports, TimeProvider time)
         : IRequestHandler<DetachVolumeCommand, Unit>
     {
         public async Task<Unit> Handle(DetachVolumeCommand c, CancellationToken cancellationToken)

@@ -5,7 +5,7 @@ using MigrateKit.Modules.Core.Security;
 using MigrateKit.Modules.Volume.Data;
 using MigrateKit.Modules.Volume.Ossea;
 
-namespace MigrateKit.Modules.Volume.Features.Volumes;
+namespace MigrateKit.Modules.Volume.Operations;
 
 /// <summary>One OSSEA client per config (rebuilt when the config changes), keys decrypted only here.</summary>
 internal sealed class OsseaClients(OsseaConfigStore configs, SecretProtector secrets, OsseaClientFactory factory, IJobTracker jobs)
@@ -48,17 +48,4 @@ internal sealed class OsseaClients(OsseaConfigStore configs, SecretProtector sec
 
     /// <summary>The OSSEA operation record for the current job, so cloudstack_job_tracking joins the job log.</summary>
     public OsseaOperation Operation(string type) => new(type, jobs.Current?.CorrelationId, jobs.Current?.JobId);
-}
-
-/// <summary>Persists every OSSEA async job to cloudstack_job_tracking.</summary>
-internal sealed class DbOsseaJobRecorder(VolumeStore store) : IOsseaJobRecorder
-{
-    public Task JobStartedAsync(OsseaJobStarted job, CancellationToken cancellationToken) =>
-        store.InsertCloudstackJobAsync(job.JobId, job.Command, job.Operation.OperationType, job.Operation.CorrelationId,
-            job.Operation.ParentJobId, job.StartedAt.UtcDateTime, cancellationToken);
-
-    public Task JobFinishedAsync(OsseaJobFinished job, CancellationToken cancellationToken) =>
-        store.EndCloudstackJobAsync(job.JobId, job.CloudStackStatus switch { 1 => CloudstackJobStatuses.Succeeded, 2 => CloudstackJobStatuses.Failed, _ => CloudstackJobStatuses.InProgress },
-            job.Outcome switch { OsseaJobOutcome.Completed => "completed", OsseaJobOutcome.Failed => "failed", _ => "timed_out" },
-            job.ErrorCode is null ? job.ErrorText : $"{job.ErrorCode}: {job.ErrorText}", job.ResultJson, job.FinishedAt.UtcDateTime, cancellationToken);
 }

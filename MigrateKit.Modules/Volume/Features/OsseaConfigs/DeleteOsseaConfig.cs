@@ -5,24 +5,6 @@ using MigrateKit.Modules.Volume.Data;
 
 namespace MigrateKit.Modules.Volume.Features.OsseaConfigs;
 
-internal static class ListOsseaConfigs
-{
-    internal sealed class Handler(OsseaConfigStore store) : IRequestHandler<ListOsseaConfigsQuery, IReadOnlyList<OsseaConfigView>>
-    {
-        public async Task<IReadOnlyList<OsseaConfigView>> Handle(ListOsseaConfigsQuery request, CancellationToken cancellationToken) =>
-            (await store.ListAsync(cancellationToken)).Select(r => r.ToView()).ToList();
-    }
-}
-
-internal static class GetOsseaConfig
-{
-    internal sealed class Handler(OsseaConfigStore store) : IRequestHandler<GetOsseaConfigQuery, OsseaConfigView?>
-    {
-        public async Task<OsseaConfigView?> Handle(GetOsseaConfigQuery request, CancellationToken cancellationToken) =>
-            (await store.GetAsync(request.Id, cancellationToken))?.ToView();
-    }
-}
-
 internal static class DeleteOsseaConfig
 {
     internal sealed class Handler(OsseaConfigStore store) : IRequestHandler<DeleteOsseaConfigCommand, Unit>

@@ -3,36 +3,7 @@ using System.Text.Json;
 using MigrateKit.Modules.Core.JobLog;
 using MigrateKit.Modules.Volume.Data;
 
-namespace MigrateKit.Modules.Volume.Features.Volumes;
-
-/// <summary>
-/// Records a volume_operations row around each volume command: request, response or error, timings,
-/// and the job and correlation ids of the job log it runs in.
-/// </summary>
-internal sealed class VolumeOperations(VolumeStore store, IJobTracker jobs, TimeProvider time)
-{
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
-
-    public async Task<T> RunAsync<T>(string type, string? volumeId, string? vmId, object request, Func<CancellationToken, Task<T>> body,
-        CancellationToken ct, Func<T, string?>? resultVolumeId = null)
-    {
-        var id = Guid.NewGuid();
-        await store.InsertOperationAsync(id, type, volumeId, vmId, JsonSerializer.Serialize(request, Json),
-            jobs.Current?.JobId, jobs.Current?.CorrelationId, time.GetUtcNow().UtcDateTime, ct);
-        try
-        {
-            var result = await body(ct);
-            await store.EndOperationAsync(id, "completed", resultVolumeId?.Invoke(result), JsonSerializer.Serialize(result, Json), null,
-                time.GetUtcNow().UtcDateTime, CancellationToken.None);
-            return result;
-        }
-        catch (Exception ex)
-        {
-            await store.EndOperationAsync(id, "failed", null, null, ex.Message, time.GetUtcNow().UtcDateTime, CancellationToken.None);
-            throw;
-        }
-    }
-}
+namespace MigrateKit.Modules.Volume.Operations;
 
 /// <summary>
 /// Serializes attach and detach per VM (OSSEA fails them in parallel on one VM) and any two
