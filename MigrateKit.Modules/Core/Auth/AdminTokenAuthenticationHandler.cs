@@ -24,12 +24,12 @@ internal sealed class AdminTokenAuthenticationHandler(
         {
             return AuthenticateResult.NoResult();
         }
-        const string bearer = "Bearer ";
-        if (!header.StartsWith(bearer, StringComparison.OrdinalIgnoreCase) || header.Length > 512)
+        const string BearerPrefix = "Bearer ";
+        if (!header.StartsWith(BearerPrefix, StringComparison.OrdinalIgnoreCase) || header.Length > 512)
         {
             return AuthenticateResult.Fail("Authorization must be 'Bearer <token>'.");
         }
-        var token = header[bearer.Length..].Trim();
+        var token = header[BearerPrefix.Length..].Trim();
         if (!token.StartsWith(AdminTokenFormat.Prefix, StringComparison.Ordinal))
         {
             return AuthenticateResult.Fail("Not a MigrateKit admin token.");
